@@ -199,50 +199,10 @@ func safetensorsHostLittleEndian() bool {
 // WriteSafetensorsFile writes named tensors to path atomically: it writes a temporary file
 // in the same directory, fsyncs it, renames it over path and fsyncs the directory, so a
 // crash leaves either the old file or the complete new one.
-func WriteSafetensorsFile(path string, named map[string]*tensors.Tensor, metadata map[string]string) (err error) {
-	return writeSafetensorsAtomic(path, func(w io.Writer) error {
+func WriteSafetensorsFile(path string, named map[string]*tensors.Tensor, metadata map[string]string) error {
+	return atomicWrite(OSFS{}, path, func(w io.Writer) error {
 		return WriteSafetensors(w, named, metadata)
 	})
-}
-
-// writeSafetensorsAtomic writes path through a temporary sibling file, then renames it into place.
-func writeSafetensorsAtomic(path string, write func(w io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmpName)
-		}
-	}()
-	if err = write(tmp); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("writing %s: fsync: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("writing %s: opening its directory for fsync: %w", path, err)
-	}
-	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("writing %s: fsync of its directory: %w", path, err)
-	}
-	return nil
 }
 
 // ReadSafetensorsFile reads every tensor of a local safetensors file into host memory,

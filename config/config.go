@@ -6,7 +6,6 @@ import (
 
 	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/distill"
-	"github.com/sprint-distill/sprint/eval"
 	"github.com/sprint-distill/sprint/model"
 	"github.com/sprint-distill/sprint/train"
 )
@@ -19,7 +18,6 @@ type Config struct {
 	Train   train.Config    `mapstructure:"train"`
 	Distill distill.Config  `mapstructure:"distill"`
 	Log     train.LogConfig `mapstructure:"log"`
-	Eval    eval.Config     `mapstructure:"eval"`
 }
 
 // Default returns the configuration with every key at its documented default.
@@ -30,7 +28,6 @@ func Default() Config {
 		Train:   train.DefaultConfig(),
 		Distill: distill.DefaultConfig(),
 		Log:     train.DefaultLogConfig(),
-		Eval:    eval.DefaultConfig(),
 	}
 }
 

@@ -66,7 +66,12 @@ func typeName(t reflect.Type) string {
 func Flatten(cfg any) map[string]string {
 	out := map[string]string{}
 	for _, l := range Leaves(cfg) {
-		b, _ := yaml.Marshal(l.Value)
+		n, err := toNode(reflect.ValueOf(l.Value))
+		if err != nil {
+			out[l.Key] = fmt.Sprint(l.Value)
+			continue
+		}
+		b, _ := yaml.Marshal(n)
 		out[l.Key] = strings.TrimSpace(string(b))
 	}
 	return out

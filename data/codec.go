@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"sync"
+	"unsafe"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/dtypes/bfloat16"
@@ -86,9 +88,13 @@ func firstNonFinite(raw []byte, dt dtypes.DType) int {
 // decodeToFloat32 converts raw (stored as dt) into dst (len(dst) == len(raw)/dt.Size()) and returns
 // the index of the first non-finite value, or -1.
 func decodeToFloat32(dst []float32, raw []byte, dt dtypes.DType) int {
-	bad := -1
 	switch dt {
 	case dtypes.Float32:
+		if v, ok := u32View(raw); ok {
+			copy(dst, unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(v))), len(v)))
+			return firstNonFinite32(v)
+		}
+		bad := -1
 		for i := range dst {
 			u := binary.LittleEndian.Uint32(raw[4*i:])
 			if u&0x7f800000 == 0x7f800000 && bad < 0 {
@@ -96,15 +102,30 @@ func decodeToFloat32(dst []float32, raw []byte, dt dtypes.DType) int {
 			}
 			dst[i] = math.Float32frombits(u)
 		}
+		return bad
 	case dtypes.Float16:
+		table := float16Table()
+		if v, ok := u16View(raw); ok {
+			v = v[:len(dst)]
+			for i, u := range v {
+				dst[i] = table[u]
+			}
+			return firstNonFinite16(v, 0x7c00)
+		}
+		bad := -1
 		for i := range dst {
 			u := binary.LittleEndian.Uint16(raw[2*i:])
 			if u&0x7c00 == 0x7c00 && bad < 0 {
 				bad = i
 			}
-			dst[i] = float16.Float16(u).Float32()
+			dst[i] = table[u]
 		}
+		return bad
 	case dtypes.BFloat16:
+		if v, ok := u16View(raw); ok {
+			return bf16ToFloat32(dst, v)
+		}
+		bad := -1
 		for i := range dst {
 			u := binary.LittleEndian.Uint16(raw[2*i:])
 			if u&0x7f80 == 0x7f80 && bad < 0 {
@@ -112,8 +133,112 @@ func decodeToFloat32(dst []float32, raw []byte, dt dtypes.DType) int {
 			}
 			dst[i] = math.Float32frombits(uint32(u) << 16)
 		}
+		return bad
+	}
+	return -1
+}
+
+// bf16ToFloat32 widens src into dst, four at a time, and returns the first non-finite index or -1.
+func bf16ToFloat32(dst []float32, src []uint16) int {
+	src = src[:len(dst)]
+	n := len(src) &^ 3
+	bad := -1
+	for i := 0; i < n; i += 4 {
+		a, b, c, d := src[i], src[i+1], src[i+2], src[i+3]
+		dst[i] = math.Float32frombits(uint32(a) << 16)
+		dst[i+1] = math.Float32frombits(uint32(b) << 16)
+		dst[i+2] = math.Float32frombits(uint32(c) << 16)
+		dst[i+3] = math.Float32frombits(uint32(d) << 16)
+		if max(a&0x7f80, b&0x7f80, c&0x7f80, d&0x7f80) == 0x7f80 && bad < 0 {
+			bad = i + firstNonFinite16(src[i:i+4], 0x7f80)
+		}
+	}
+	for i := n; i < len(src); i++ {
+		dst[i] = math.Float32frombits(uint32(src[i]) << 16)
+		if src[i]&0x7f80 == 0x7f80 && bad < 0 {
+			bad = i
+		}
 	}
 	return bad
+}
+
+// firstNonFinite16 returns the index of the first value whose exponent bits (expMask) are all set, or -1.
+func firstNonFinite16(v []uint16, expMask uint16) int {
+	n := len(v) &^ 3
+	for i := 0; i < n; i += 4 {
+		if max(v[i]&expMask, v[i+1]&expMask, v[i+2]&expMask, v[i+3]&expMask) == expMask {
+			for k := i; k < i+4; k++ {
+				if v[k]&expMask == expMask {
+					return k
+				}
+			}
+		}
+	}
+	for i := n; i < len(v); i++ {
+		if v[i]&expMask == expMask {
+			return i
+		}
+	}
+	return -1
+}
+
+// firstNonFinite32 returns the index of the first NaN or ±Inf float32 bit pattern, or -1.
+func firstNonFinite32(v []uint32) int {
+	const e = 0x7f800000
+	n := len(v) &^ 3
+	for i := 0; i < n; i += 4 {
+		if max(v[i]&e, v[i+1]&e, v[i+2]&e, v[i+3]&e) == e {
+			for k := i; k < i+4; k++ {
+				if v[k]&e == e {
+					return k
+				}
+			}
+		}
+	}
+	for i := n; i < len(v); i++ {
+		if v[i]&e == e {
+			return i
+		}
+	}
+	return -1
+}
+
+var (
+	f16TableOnce sync.Once
+	f16Table     []float32
+)
+
+// float16Table maps every float16 bit pattern to its float32 value (256 KiB, built on first use).
+func float16Table() []float32 {
+	f16TableOnce.Do(func() {
+		f16Table = make([]float32, 1<<16)
+		for i := range f16Table {
+			f16Table[i] = float16.Float16(i).Float32()
+		}
+	})
+	return f16Table
+}
+
+// nativeLittleEndian is true on little-endian machines, where stored bytes can be viewed in place.
+var nativeLittleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+// u16View views b as uint16 values when the machine is little-endian and b is 2-byte aligned.
+func u16View(b []byte) ([]uint16, bool) {
+	if !nativeLittleEndian || len(b) < 2 || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%2 != 0 {
+		return nil, false
+	}
+	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/2), true
+}
+
+// u32View views b as uint32 values when the machine is little-endian and b is 4-byte aligned.
+func u32View(b []byte) ([]uint32, bool) {
+	if !nativeLittleEndian || len(b) < 4 || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%4 != 0 {
+		return nil, false
+	}
+	return unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4), true
 }
 
 // decodeInto writes raw (stored as src) into the element range of flat (a []float32, []float16.Float16
@@ -126,6 +251,10 @@ func decodeInto(flat any, off int, raw []byte, src dtypes.DType) (int, error) {
 		return decodeToFloat32(dst[off:off+n], raw, src), nil
 	case []float16.Float16:
 		out := dst[off : off+n]
+		if v, ok := u16View(raw); ok && src == dtypes.Float16 {
+			copy(out, unsafe.Slice((*float16.Float16)(unsafe.Pointer(unsafe.SliceData(v))), n))
+			return firstNonFinite16(v, 0x7c00), nil
+		}
 		if src == dtypes.Float16 {
 			bad := -1
 			for i := range out {
@@ -145,6 +274,10 @@ func decodeInto(flat any, off int, raw []byte, src dtypes.DType) (int, error) {
 		return bad, nil
 	case []bfloat16.BFloat16:
 		out := dst[off : off+n]
+		if v, ok := u16View(raw); ok && src == dtypes.BFloat16 {
+			copy(out, unsafe.Slice((*bfloat16.BFloat16)(unsafe.Pointer(unsafe.SliceData(v))), n))
+			return firstNonFinite16(v, 0x7f80), nil
+		}
 		if src == dtypes.BFloat16 {
 			bad := -1
 			for i := range out {

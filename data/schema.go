@@ -3,6 +3,7 @@ package data
 import (
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -34,6 +35,8 @@ const (
 	MetaTextDType   = "sprint.text_embedding.dtype"
 	MetaTextShape   = "sprint.text_embedding.shape"
 	MetaGroupRows   = "sprint.group_rows"
+	// MetaShapesConfig holds the JSON ShapesConfig of a shapes dataset shard.
+	MetaShapesConfig = "sprint.shapes.config"
 )
 
 // Format is the container of a shard file.
@@ -163,13 +166,22 @@ func (l Layout) String() string {
 }
 
 // metadata returns the schema-level metadata describing l (without the group size).
-func (l Layout) metadata(groupRows int) arrow.Metadata {
+func (l Layout) metadata(groupRows int, extra map[string]string) arrow.Metadata {
 	keys := []string{MetaVersion, MetaLatentDType, MetaLatentShape, MetaTextDType, MetaTextShape}
 	vals := []string{SchemaVersion, DTypeName(l.LatentDType), joinInts(l.LatentShape[:]),
 		DTypeName(l.TextDType), joinInts(l.TextShape[:])}
 	if groupRows > 0 {
 		keys = append(keys, MetaGroupRows)
 		vals = append(vals, strconv.Itoa(groupRows))
+	}
+	extraKeys := make([]string, 0, len(extra))
+	for k := range extra {
+		extraKeys = append(extraKeys, k)
+	}
+	sort.Strings(extraKeys)
+	for _, k := range extraKeys {
+		keys = append(keys, k)
+		vals = append(vals, extra[k])
 	}
 	return arrow.NewMetadata(keys, vals)
 }
@@ -246,8 +258,8 @@ func parseInts(s string) ([]int, error) {
 }
 
 // arrowSchema is the schema this package writes for a Layout.
-func arrowSchema(l Layout, groupRows int) *arrow.Schema {
-	md := l.metadata(groupRows)
+func arrowSchema(l Layout, groupRows int, extra map[string]string) *arrow.Schema {
+	md := l.metadata(groupRows, extra)
 	return arrow.NewSchema([]arrow.Field{
 		{Name: ColKey, Type: arrow.BinaryTypes.String},
 		{Name: ColPrompt, Type: arrow.BinaryTypes.String},

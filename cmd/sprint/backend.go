@@ -5,15 +5,17 @@ import (
 	"os"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/go-xla/compute/xla"
 	_ "github.com/gomlx/gomlx/backends/default"
 )
 
-// newBackend opens the compute backend named by GOMLX_BACKEND (default: the pure-Go backend).
-// Automatic installation of XLA plugins is switched off: sprint never downloads at run time,
-// so an XLA backend needs a local plugin path, e.g. GOMLX_BACKEND=xla:/path/xla_cuda_plugin.so.
+// newBackend opens the compute backend named by GOMLX_BACKEND, by default the pure-Go backend
+// ("go"). Automatic installation of XLA plugins is switched off: sprint never downloads at run
+// time, so an XLA backend needs a local plugin, e.g. GOMLX_BACKEND=xla:/path/xla_cuda_plugin.so.
 func newBackend() (b compute.Backend, err error) {
-	if _, set := os.LookupEnv("GOMLX_NO_AUTO_INSTALL"); !set {
-		_ = os.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
+	xla.EnableAutoInstall(false)
+	if _, set := os.LookupEnv(compute.ConfigEnvVar); !set {
+		compute.DefaultConfig = "go"
 	}
 	defer func() {
 		if r := recover(); r != nil {

@@ -1,0 +1,134 @@
+package checkpoints
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// TensorInfo describes one stored tensor.
+type TensorInfo struct {
+	Name  string       `json:"name"`
+	DType dtypes.DType `json:"dtype"`
+	Shape []int        `json:"shape"`
+	// Digest is the sha256 (hex) of the tensor's raw little-endian bytes.
+	Digest string `json:"sha256"`
+}
+
+// Report is what `sprint checkpoint inspect` shows of a run checkpoint.
+type Report struct {
+	Path string `json:"path"`
+	Size int64  `json:"size"`
+	// State holds the step counters, phase, seed and data position.
+	State   State        `json:"state"`
+	Tensors []TensorInfo `json:"tensors"`
+	// Digest is the sha256 over every tensor's name, dtype, shape and digest, in name order:
+	// two checkpoints with equal digests hold bitwise-equal tensors.
+	Digest string `json:"sha256"`
+}
+
+// TensorDigest returns the sha256 (hex) of a tensor's raw bytes.
+func TensorDigest(t *tensors.Tensor) (string, error) {
+	h := sha256.New()
+	var werr error
+	if err := t.ConstBytes(func(data []byte) { _, werr = h.Write(data) }); err != nil {
+		return "", err
+	}
+	if werr != nil {
+		return "", werr
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// DigestOf returns the combined digest of tensor descriptions (as Report.Digest).
+func DigestOf(infos []TensorInfo) string {
+	sorted := slices.Clone(infos)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	h := sha256.New()
+	for _, ti := range sorted {
+		fmt.Fprintf(h, "%s\t%s\t%v\t%s\n", ti.Name, ti.DType, ti.Shape, ti.Digest)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Inspect reads a run checkpoint one tensor at a time and describes it.
+func Inspect(path string) (*Report, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: inspect: %w", err)
+	}
+	if fi.IsDir() {
+		if path, err = Resolve(path, path); err != nil {
+			return nil, err
+		}
+		if fi, err = os.Stat(path); err != nil {
+			return nil, fmt.Errorf("checkpoints: inspect: %w", err)
+		}
+	}
+	r := &Report{Path: path, Size: fi.Size()}
+	md, err := ForEachTensor(path, func(name string, t *tensors.Tensor) error {
+		d, err := TensorDigest(t)
+		if err != nil {
+			return fmt.Errorf("tensor %q: %w", name, err)
+		}
+		r.Tensors = append(r.Tensors, TensorInfo{Name: name, DType: t.DType(), Shape: slices.Clone(t.Shape().Dimensions), Digest: d})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: inspect %s: %w", path, err)
+	}
+	if r.State, _, _, err = parseMetadata(path, md); err != nil {
+		return nil, err
+	}
+	sort.Slice(r.Tensors, func(i, j int) bool { return r.Tensors[i].Name < r.Tensors[j].Name })
+	r.Digest = DigestOf(r.Tensors)
+	return r, nil
+}
+
+// WriteText prints the report for people: counters, data position, then one line per tensor.
+func (r *Report) WriteText(w io.Writer) error {
+	st := r.State
+	var b strings.Builder
+	fmt.Fprintf(&b, "checkpoint      %s (%d bytes)\n", r.Path, r.Size)
+	fmt.Fprintf(&b, "digest          %s\n", r.Digest)
+	fmt.Fprintf(&b, "global step     %d\n", st.GlobalStep)
+	phases := make([]string, 0, len(st.PhaseSteps))
+	for _, p := range slices.Sorted(maps.Keys(st.PhaseSteps)) {
+		phases = append(phases, fmt.Sprintf("%s=%d", p, st.PhaseSteps[p]))
+	}
+	fmt.Fprintf(&b, "phase steps     %s\n", strings.Join(phases, " "))
+	fmt.Fprintf(&b, "skipped steps   %d\n", st.Skipped)
+	fmt.Fprintf(&b, "schedule step   %d\n", st.ScheduleStep)
+	fmt.Fprintf(&b, "next phase      %s (cycle index %d, %d of its steps taken)\n", st.Phase, st.PhaseIndex, st.PhaseRepeat)
+	fmt.Fprintf(&b, "seed            %d\n", st.Seed)
+	pos := string(st.DataPosition)
+	if pos == "" {
+		pos = "(none)"
+	}
+	fmt.Fprintf(&b, "data position   %s\n", pos)
+	fmt.Fprintf(&b, "config sha256   %s\n", st.ConfigFingerprint)
+	fmt.Fprintf(&b, "train time      %.1f s\n", st.TrainSeconds)
+	fmt.Fprintf(&b, "completed       %v\n", st.Completed)
+	fmt.Fprintf(&b, "saved at        %s\n", st.SavedAt.Format("2006-01-02 15:04:05 MST"))
+	fmt.Fprintf(&b, "groups          %s\n", strings.Join(st.Groups, " "))
+	fmt.Fprintf(&b, "tensors         %d\n\n", len(r.Tensors))
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tDTYPE\tSHAPE\tSHA256")
+	for _, t := range r.Tensors {
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", t.Name, t.DType, t.Shape, t.Digest[:16])
+	}
+	return tw.Flush()
+}

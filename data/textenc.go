@@ -1,0 +1,158 @@
+package data
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"unicode"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// Special tokens of the shapes text encoder.
+const (
+	TokenUnknown = "<unk>"
+	TokenEnd     = "<end>"
+)
+
+// Vocabulary is the fixed vocabulary of the shapes text encoder; a token's id is its index here.
+// It holds every word of the captions Caption produces plus a few a user may type ("one", "right",
+// "below", ...).
+var Vocabulary = []string{
+	TokenUnknown, TokenEnd, ",",
+	"a", "an", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+	"red", "green", "blue", "yellow",
+	"circle", "circles", "square", "squares", "triangle", "triangles",
+	"left", "right", "of", "above", "below", "and", "the", "next", "to",
+}
+
+// TextEncoder is the shapes dataset's fixed text encoder: no learned weights, only deterministic random
+// vectors, so that no external model is needed.
+//
+// A prompt is lower-cased and split into tokens: maximal runs of letters and digits, and each comma; other
+// characters separate tokens. Words outside Vocabulary become <unk>. At most MaxTokens-1 words are kept
+// and an <end> token is appended, so every prompt, the null caption "" included, has at least one token
+// ("" is the single token <end>, like a T5 encoder's "</s>").
+//
+// Token i of a prompt with id t is embedded as tok[t] + pos[i]/2, where tok[t] and pos[i] are vectors of
+// Dim independent standard normal values drawn from Seed (SplitMix64 and Box-Muller); padding positions
+// are zero vectors. The mask is 1 for tokens and 0 for padding. The position term makes word order
+// visible to a model without positional encodings on the text side.
+type TextEncoder struct {
+	Dim, MaxTokens int
+	Seed           uint64
+	ids            map[string]int
+	tok, pos       [][]float32
+}
+
+// NewTextEncoder returns the encoder with embedding dimension dim, maxTokens positions and the given seed.
+func NewTextEncoder(dim, maxTokens int, seed uint64) (*TextEncoder, error) {
+	if dim <= 0 || maxTokens <= 0 {
+		return nil, fmt.Errorf("text encoder: dim %d and max tokens %d must be > 0", dim, maxTokens)
+	}
+	e := &TextEncoder{Dim: dim, MaxTokens: maxTokens, Seed: seed, ids: map[string]int{}}
+	for i, w := range Vocabulary {
+		e.ids[w] = i
+	}
+	normals := func(stream uint64, n int) []float32 {
+		rng := newEpochRNG(seed, int(stream))
+		out := make([]float32, n)
+		for i := 0; i < n; i += 2 {
+			u1 := (float64(rng.next()>>11) + 1) / (1 << 53) // (0, 1]
+			u2 := float64(rng.next()>>11) / (1 << 53)       // [0, 1)
+			r := math.Sqrt(-2 * math.Log(u1))
+			out[i] = float32(r * math.Cos(2*math.Pi*u2))
+			if i+1 < n {
+				out[i+1] = float32(r * math.Sin(2*math.Pi*u2))
+			}
+		}
+		return out
+	}
+	for t := range Vocabulary {
+		e.tok = append(e.tok, normals(uint64(t), dim))
+	}
+	for p := 0; p < maxTokens; p++ {
+		v := normals(1<<20+uint64(p), dim)
+		for i := range v {
+			v[i] /= 2
+		}
+		e.pos = append(e.pos, v)
+	}
+	return e, nil
+}
+
+// Tokenize returns the token ids of a prompt, <end> included (see TextEncoder).
+func (e *TextEncoder) Tokenize(prompt string) []int {
+	var ids []int
+	var word strings.Builder
+	flush := func() {
+		if word.Len() > 0 {
+			id, ok := e.ids[word.String()]
+			if !ok {
+				id = e.ids[TokenUnknown]
+			}
+			ids = append(ids, id)
+			word.Reset()
+		}
+	}
+	for _, r := range strings.ToLower(prompt) {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			word.WriteRune(r)
+		case r == ',':
+			flush()
+			ids = append(ids, e.ids[","])
+		default:
+			flush()
+		}
+	}
+	flush()
+	if len(ids) > e.MaxTokens-1 {
+		ids = ids[:e.MaxTokens-1]
+	}
+	return append(ids, e.ids[TokenEnd])
+}
+
+// EncodeFlat embeds one prompt: emb is (MaxTokens, Dim) row-major, mask has MaxTokens entries.
+func (e *TextEncoder) EncodeFlat(prompt string) (emb, mask []float32) {
+	emb = make([]float32, e.MaxTokens*e.Dim)
+	mask = make([]float32, e.MaxTokens)
+	for i, id := range e.Tokenize(prompt) {
+		row := emb[i*e.Dim : (i+1)*e.Dim]
+		for k := range row {
+			row[k] = e.tok[id][k] + e.pos[i][k]
+		}
+		mask[i] = 1
+	}
+	return emb, mask
+}
+
+// EncodeText embeds prompts: emb is a (N, MaxTokens, Dim) float32 tensor, mask a (N, MaxTokens) float32
+// tensor of 1 (token) and 0 (padding).
+func (e *TextEncoder) EncodeText(prompts []string) (emb, mask *tensors.Tensor) {
+	n, l, d := len(prompts), e.MaxTokens, e.Dim
+	emb = tensors.FromShape(shapes.Make(dtypes.Float32, n, l, d))
+	mask = tensors.FromShape(shapes.Make(dtypes.Float32, n, l))
+	tensors.MustMutableFlatData(emb, func(ef []float32) {
+		tensors.MustMutableFlatData(mask, func(mf []float32) {
+			for i, p := range prompts {
+				pe, pm := e.EncodeFlat(p)
+				copy(ef[i*l*d:], pe)
+				copy(mf[i*l:], pm)
+			}
+		})
+	})
+	return emb, mask
+}
+
+// EncodeText embeds prompts with the text encoder of DefaultShapesConfig (32 dimensions, 16 tokens):
+// emb is (N, 16, 32) and mask (N, 16), both float32. Use ShapesConfig.TextEncoder for other settings.
+func EncodeText(prompts []string) (emb, mask *tensors.Tensor) {
+	e, err := DefaultShapesConfig().TextEncoder()
+	if err != nil {
+		panic(err) // the default configuration is valid; a failure here is a bug in this package
+	}
+	return e.EncodeText(prompts)
+}

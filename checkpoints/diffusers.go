@@ -256,6 +256,10 @@ const qkNormAcrossHeads = "rms_norm_across_heads"
 // student therefore needs dense_time), SanaPipeline feeds 1000·t times timestep_scale (0.001
 // for a dense-time teacher, 1 otherwise).
 func DiffusersConfigFor(cfg model.Config, role model.Role) (DiffusersConfig, error) {
+	cfg, err := cfg.Resolved()
+	if err != nil {
+		return DiffusersConfig{}, err
+	}
 	if cfg.QKNorm != cfg.CrossNorm {
 		return DiffusersConfig{}, fmt.Errorf("diffusers has a single qk_norm switch: model.qk_norm=%v and model.cross_norm=%v cannot be expressed", cfg.QKNorm, cfg.CrossNorm)
 	}

@@ -90,6 +90,12 @@ type Config struct {
 	// FlowMatching configures FlowMatchingLoss, the teacher's own training objective.
 	FlowMatching FlowMatchingConfig `mapstructure:"flow_matching"`
 
+	// TeacherWeights is the teacher's weights in the diffusers layout (a folder holding
+	// diffusion_pytorch_model.safetensors, a .safetensors file or a sharded index). `sprint distill`
+	// needs it; `sprint train-teacher` fine-tunes it when set and starts from scratch when empty.
+	// A relative path is relative to the working directory.
+	TeacherWeights string `mapstructure:"teacher_weights"`
+
 	// phaseG and phaseD are the G:D alternation (train.phase_ratio, which owns it), for the
 	// "generator" warmup counter; 0 means the reference's 1:1. See WithPhaseRatio.
 	phaseG, phaseD int

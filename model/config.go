@@ -12,7 +12,8 @@ import (
 // Linear DiT that serves as teacher and student (reference notes §4, §5, §8).
 //
 // The shape fields (in_channels … ffn_ratio) may be left at 0 and filled from a preset; a
-// non-zero value overrides the preset's. Resolved returns the filled-in config.
+// non-zero value overrides the preset's. Resolved returns the filled-in config: read shape
+// fields from it (the package's functions and the helper methods resolve by themselves).
 type Config struct {
 	// Preset fills the shape fields left at 0: "tiny" (unit tests), "demo" (the CPU demo on
 	// 32×32 RGB shapes, 12 latent channels at 16×16), "sana-0.6b" or "sana-1.6b" (the released
@@ -153,9 +154,9 @@ func (c Config) Validate() error {
 	if err != nil {
 		return err
 	}
-	var errs []error
+	var errs []string
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("model.%s: %s", key, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Sprintf("model.%s: %s", key, fmt.Sprintf(format, args...)))
 	}
 	positive := []struct {
 		key string
@@ -196,7 +197,11 @@ func (c Config) Validate() error {
 	if _, err := r.ComputeDType(); err != nil {
 		bad("dtype", "%v", err)
 	}
-	return errors.Join(errs...)
+	if len(errs) == 0 {
+		return nil
+	}
+	// One key per line, indented like the config loader's list of sections.
+	return errors.New(strings.Join(errs, "\n  "))
 }
 
 // ComputeDType returns the GoMLX dtype named by DType ("" means float32).
@@ -221,16 +226,38 @@ func (c Config) mustDType() dtypes.DType {
 	return dt
 }
 
-// SelfHeads is the number of linear self-attention heads D/self_head_dim.
-func (c Config) SelfHeads() int { return c.HiddenSize / c.SelfHeadDim }
+// SelfHeads is the number of linear self-attention heads D/self_head_dim (preset applied).
+func (c Config) SelfHeads() int {
+	r := c.orResolved()
+	if r.SelfHeadDim <= 0 {
+		return 0
+	}
+	return r.HiddenSize / r.SelfHeadDim
+}
 
-// FFNHidden is the Mix-FFN hidden width int(ffn_ratio·D); the inverted conv outputs twice it.
-func (c Config) FFNHidden() int { return int(c.FFNRatio * float64(c.HiddenSize)) }
+// FFNHidden is the Mix-FFN hidden width int(ffn_ratio·D) (preset applied); the inverted conv
+// outputs twice it.
+func (c Config) FFNHidden() int {
+	r := c.orResolved()
+	return int(r.FFNRatio * float64(r.HiddenSize))
+}
 
-// Tokens is the number of image tokens N for a latent of the given side.
+// Tokens is the number of image tokens N for a latent of the given side (preset applied).
 func (c Config) Tokens(latentSide int) int {
-	s := latentSide / c.PatchSize
+	r := c.orResolved()
+	if r.PatchSize <= 0 {
+		return 0
+	}
+	s := latentSide / r.PatchSize
 	return s * s
+}
+
+// orResolved is Resolved, or c itself when its preset is unknown (Validate reports that).
+func (c Config) orResolved() Config {
+	if r, err := c.Resolved(); err == nil {
+		return r
+	}
+	return c
 }
 
 // resolvedValid resolves and validates c, for the package's entry points.

@@ -338,25 +338,18 @@ func unpatchify(x *Node, hp, wp, p, C int) *Node {
 }
 
 // linear returns x·Wᵀ + b for W in PyTorch layout (out, in); b may be nil. Written as a
-// DotGeneral (not nn.Dense, whose fused op has no second-order gradient).
-var linear2D = false
-
+// DotGeneral (not nn.Dense, whose fused op has no second-order gradient). x is flattened to
+// (rows, in) around the product, so that the weight gradient (a contraction over rows) needs
+// only a 2-D transpose on the Go backend rather than a generic N-D one.
 func linear(x, weight, bias *Node) *Node {
-	if linear2D {
-		dims := x.Shape().Dimensions
-		in, out := dims[len(dims)-1], weight.Shape().Dimensions[0]
-		rows := x.Shape().Size() / max(in, 1)
-		y := DotGeneral(Reshape(x, rows, in), []int{1}, nil, weight, []int{1}, nil)
-		if bias != nil {
-			y = Add(y, Reshape(bias, 1, out))
-		}
-		return Reshape(y, append(slices.Clone(dims[:len(dims)-1]), out)...)
-	}
-	y := DotGeneral(x, []int{x.Rank() - 1}, nil, weight, []int{1}, nil)
+	dims := x.Shape().Dimensions
+	in, out := dims[len(dims)-1], weight.Shape().Dimensions[0]
+	rows := x.Shape().Size() / max(in, 1)
+	y := DotGeneral(Reshape(x, rows, in), []int{1}, nil, weight, []int{1}, nil) // (rows, out)
 	if bias != nil {
-		y = Add(y, ExpandLeftToRank(bias, y.Rank()))
+		y = Add(y, Reshape(bias, 1, out))
 	}
-	return y
+	return Reshape(y, append(slices.Clone(dims[:len(dims)-1]), out)...)
 }
 
 // sinusoid is the 256-wide timestep embedding [cos(c·f_i), sin(c·f_i)], f_i = exp(−ln(10⁴)·i/128),

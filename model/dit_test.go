@@ -357,3 +357,65 @@ func TestBFloat16Forward(t *testing.T) {
 		t.Errorf("bf16 forward differs from float32 by %g (RMS, relative)", rel)
 	}
 }
+
+// TestReleasedKeyShapes checks ParamSpecs against the key/shape table of the reference notes (§8).
+func TestReleasedKeyShapes(t *testing.T) {
+	want := map[string]map[string][]int{
+		PresetSana16B: {
+			"transformer_blocks.3.scale_shift_table":       {6, 2240},
+			"transformer_blocks.3.attn1.to_q.weight":       {2240, 2240},
+			"transformer_blocks.3.attn1.norm_q.weight":     {2240},
+			"transformer_blocks.3.attn2.to_k.bias":         {2240},
+			"transformer_blocks.3.attn2.norm_k.weight":     {2240},
+			"transformer_blocks.3.ff.conv_inverted.weight": {11200, 2240, 1, 1},
+			"transformer_blocks.3.ff.conv_depth.weight":    {11200, 1, 3, 3},
+			"transformer_blocks.19.ff.conv_point.weight":   {2240, 5600, 1, 1},
+			"patch_embed.proj.weight":                      {2240, 32, 1, 1},
+			"caption_projection.linear_1.weight":           {2240, 2304},
+			"caption_norm.weight":                          {2240},
+			"time_embed.linear.weight":                     {13440, 2240},
+			"scale_shift_table":                            {2, 2240},
+			"proj_out.weight":                              {32, 2240},
+		},
+		PresetSana06B: {
+			"transformer_blocks.27.ff.conv_inverted.weight":    {5760, 1152, 1, 1},
+			"transformer_blocks.0.ff.conv_point.weight":        {1152, 2880, 1, 1},
+			"time_embed.emb.timestep_embedder.linear_1.weight": {1152, 256},
+		},
+	}
+	for preset, keys := range want {
+		cfg, err := PresetConfig(preset)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]int{}
+		for _, s := range ParamSpecs(cfg, Teacher) {
+			got[s.Name] = s.Dims
+		}
+		for k, dims := range keys {
+			if !slices.Equal(got[k], dims) {
+				t.Errorf("%s %s: %v, want %v", preset, k, got[k], dims)
+			}
+		}
+		if _, ok := got["transformer_blocks.3.attn1.to_q.bias"]; ok {
+			t.Errorf("%s: linear self-attention must have no q bias", preset)
+		}
+	}
+}
+
+// TestDemoForwardShape runs the demo preset (the CPU demo's size) once.
+func TestDemoForwardShape(t *testing.T) {
+	cfg, err := PresetConfig(PresetDemo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := randomParams(t, cfg, Student, 5)
+	x, tt, text, mask := tinyInputs(cfg, 1, cfg.LatentSize, 6)
+	outs := forwardOnce(t, cfg, p, x, tt, text, mask, fromFloats(dtypes.Float32, []float64{4.5}, 1), []int{3})
+	if got := outs[0].Shape().Dimensions; !slices.Equal(got, []int{1, 12, 16, 16}) {
+		t.Errorf("demo V shape %v, want [1 12 16 16]", got)
+	}
+	if got := outs[3].Shape().Dimensions; !slices.Equal(got, []int{1, 64, cfg.HiddenSize}) {
+		t.Errorf("demo feature shape %v", got)
+	}
+}

@@ -1,10 +1,14 @@
 package clip
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/sprint-distill/sprint/eval/imaging"
+	"github.com/sprint-distill/sprint/eval/internal/pipeline"
+	"github.com/sprint-distill/sprint/eval/internal/progress"
 )
 
 // Cosine is the cosine similarity of two embeddings, in float64 (0 when either is zero).
@@ -116,4 +120,41 @@ func (s *Scorer) Cosines(imgs []*imaging.RGB8, prompts []string) ([]float64, err
 		out[i] = Cosine(fi[i], ft[i])
 	}
 	return out, nil
+}
+
+// LogitScale is the model's exp(logit_scale), SANA's score scale.
+func (s *Scorer) LogitScale() float64 { return s.Model.LogitScale() }
+
+// RunOptions configure ScoreFiles.
+type RunOptions struct {
+	BatchSize int       // pairs per network call (default 16)
+	Workers   int       // decoding goroutines (default GOMAXPROCS)
+	Progress  io.Writer // progress lines; nil for none
+}
+
+// ScoreFiles scores image files against their prompts, decoding one batch ahead of the model.
+func (s *Scorer) ScoreFiles(ctx context.Context, files, prompts []string, opts RunOptions) (ScoreAccumulator, error) {
+	var acc ScoreAccumulator
+	if len(files) != len(prompts) {
+		return acc, fmt.Errorf("%d images for %d prompts", len(files), len(prompts))
+	}
+	rep := progress.New(opts.Progress, "clip score", "images", len(files))
+	err := pipeline.Run(ctx, len(files), pipeline.Options{BatchSize: opts.BatchSize, Workers: opts.Workers},
+		func(i int) (*imaging.RGB8, error) { return imaging.Load(files[i]) },
+		func(start int, imgs []*imaging.RGB8) error {
+			cos, err := s.Cosines(imgs, prompts[start:start+len(imgs)])
+			if err != nil {
+				return fmt.Errorf("images %d..%d: %w", start, start+len(imgs)-1, err)
+			}
+			for _, v := range cos {
+				acc.Add(v)
+			}
+			rep.Add(len(imgs))
+			return nil
+		})
+	if err != nil {
+		return acc, err
+	}
+	rep.Finish()
+	return acc, nil
 }

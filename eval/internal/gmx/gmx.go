@@ -1,6 +1,6 @@
 // Package gmx holds the small amount of GoMLX plumbing the evaluation networks share: a set of named
-// float32 weight tensors passed to a compiled graph as trailing inputs, a program wrapper that turns
-// GoMLX panics into errors, and the backend constructor.
+// float32 weight tensors passed to a compiled graph as trailing inputs, and a program wrapper that
+// turns GoMLX panics into errors.
 //
 // It is not a layer library: the networks (FID Inception, CLIP) write their graphs with core/graph ops.
 package gmx
@@ -12,24 +12,10 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/gobackend"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
-
-// NewBackend returns the backend named by spec ("go", "xla:cuda", ...). An empty spec uses
-// $GOMLX_BACKEND when it is set and the pure-Go backend otherwise: never one that installs plugins.
-func NewBackend(spec string) (b compute.Backend, err error) {
-	defer Recover(&err, "creating backend")
-	if spec == "" {
-		spec = os.Getenv(compute.ConfigEnvVar)
-	}
-	if spec == "" || spec == gobackend.BackendName {
-		return gobackend.New("")
-	}
-	return compute.NewWithConfig(spec)
-}
 
 // Recover converts a panic into an error stored in *err, prefixed with what. Use it with defer at every
 // API boundary that calls into GoMLX.

@@ -1,0 +1,520 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+
+	"github.com/gomlx/compute"
+	"github.com/spf13/cobra"
+
+	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/eval"
+	"github.com/sprint-distill/sprint/eval/clip"
+	"github.com/sprint-distill/sprint/eval/fid"
+	"github.com/sprint-distill/sprint/eval/geneval"
+	"github.com/sprint-distill/sprint/eval/mjhq"
+)
+
+func init() { register(newEvalCmd) }
+
+// evalFlags are shared by the eval verbs: a config whose eval: section is read, --set overrides, and
+// flags for the keys used most.
+type evalFlags struct {
+	configPath string
+	sets       []string
+	inception  string
+	clipW      string
+	tokenizer  string
+	clipModel  string
+	batchSize  int
+	workers    int
+	imageSize  int
+	quiet      bool
+}
+
+func (f *evalFlags) add(cmd *cobra.Command) {
+	fl := cmd.PersistentFlags()
+	fl.StringVarP(&f.configPath, "config", "c", "", "YAML config whose eval: section to use (e.g. configs/eval_mjhq30k.yaml)")
+	fl.StringArrayVar(&f.sets, "set", nil, "override a key: --set eval.batch_size=32 (repeatable)")
+	fl.StringVar(&f.inception, "inception", "", "FID Inception safetensors (eval.inception_weights)")
+	fl.StringVar(&f.clipW, "clip", "", "CLIP model.safetensors (eval.clip_weights)")
+	fl.StringVar(&f.tokenizer, "clip-tokenizer", "", "CLIP tokenizer folder or file (eval.clip_tokenizer)")
+	fl.StringVar(&f.clipModel, "clip-model", "", "CLIP variant: ViT-L/14 or ViT-B/32 (eval.clip_model)")
+	fl.IntVar(&f.batchSize, "batch-size", 0, "images per network call (eval.batch_size)")
+	fl.IntVar(&f.workers, "workers", 0, "image-decoding goroutines (eval.workers)")
+	fl.IntVar(&f.imageSize, "image-size", -1, "Resize+CenterCrop size before the FID Inception, 0 for none (eval.image_size)")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress lines")
+}
+
+// load resolves the eval section: defaults, the config file, SPRINT_EVAL_* variables, --set, then flags.
+func (f *evalFlags) load() (eval.Config, error) {
+	doc := struct {
+		Eval eval.Config `mapstructure:"eval"`
+	}{Eval: eval.DefaultConfig()}
+	if err := config.LoadInto(&doc, f.configPath, config.Options{Set: f.sets, Env: os.Environ()}); err != nil {
+		return eval.Config{}, err
+	}
+	c := doc.Eval
+	if f.inception != "" {
+		c.InceptionWeights = f.inception
+	}
+	if f.clipW != "" {
+		c.CLIPWeights = f.clipW
+	}
+	if f.tokenizer != "" {
+		c.CLIPTokenizer = f.tokenizer
+	}
+	if f.clipModel != "" {
+		c.CLIPModel = f.clipModel
+	}
+	if f.batchSize > 0 {
+		c.BatchSize = f.batchSize
+	}
+	if f.workers > 0 {
+		c.Workers = f.workers
+	}
+	if f.imageSize >= 0 {
+		c.ImageSize = f.imageSize
+	}
+	if err := c.Validate(); err != nil {
+		if f.configPath != "" {
+			return c, fmt.Errorf("config %s: %w", f.configPath, err)
+		}
+		return c, err
+	}
+	return c, nil
+}
+
+func (f *evalFlags) progress(cmd *cobra.Command) io.Writer {
+	if f.quiet {
+		return nil
+	}
+	return cmd.ErrOrStderr()
+}
+
+// evalSession holds what the verbs open: the backend and the models they need.
+type evalSession struct {
+	backend compute.Backend
+	closers []func()
+}
+
+func (s *evalSession) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+}
+
+func openSession() (*evalSession, error) {
+	b, err := newBackend()
+	if err != nil {
+		return nil, err
+	}
+	return &evalSession{backend: b}, nil
+}
+
+func (s *evalSession) inception(c eval.Config) (*fid.Extractor, error) {
+	if c.InceptionWeights == "" {
+		return nil, fmt.Errorf("no FID Inception weights: set eval.inception_weights or --inception. %s", fid.WeightsHelp)
+	}
+	w, err := fid.LoadWeights(c.InceptionWeights)
+	if err != nil {
+		return nil, err
+	}
+	m, err := fid.NewInception(s.backend, w)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, m.Close)
+	return &fid.Extractor{Model: m, ImageSize: c.ImageSize}, nil
+}
+
+func (s *evalSession) clipScorer(c eval.Config) (*clip.Scorer, error) {
+	if c.CLIPWeights == "" {
+		return nil, fmt.Errorf("no CLIP weights: set eval.clip_weights or --clip. %s", clip.WeightsHelp)
+	}
+	w, err := clip.LoadWeights(c.CLIPWeights, c.CLIPModel)
+	if err != nil {
+		return nil, err
+	}
+	tokPath := c.CLIPTokenizer
+	if tokPath == "" {
+		tokPath = filepath.Dir(c.CLIPWeights)
+	}
+	tok, err := clip.LoadTokenizer(tokPath)
+	if err != nil {
+		return nil, err
+	}
+	m, err := clip.NewModel(s.backend, w)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, m.Close)
+	return &clip.Scorer{Model: m, Tokenizer: tok}, nil
+}
+
+// interruptible cancels the context on Ctrl-C so caches are flushed and the job can resume.
+func interruptible(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(cmd.Context(), os.Interrupt)
+}
+
+func newEvalCmd() *cobra.Command {
+	var f evalFlags
+	cmd := &cobra.Command{
+		Use:   "eval",
+		Short: "Evaluate images: FID, CLIP score, GenEval and the MJHQ-30K job",
+		Long: `Metrics as the SANA-Sprint paper measures them (pytorch-fid FID, CLIP score with ViT-L/14,
+GenEval's rules), from local weight files only.
+
+Weights: ` + fid.WeightsHelp + `
+
+` + clip.WeightsHelp + `
+
+` + clip.TokenizerHelp,
+	}
+	f.add(cmd)
+	cmd.AddCommand(newEvalFIDCmd(&f), newEvalFIDStatsCmd(&f), newEvalCLIPScoreCmd(&f),
+		newEvalGenEvalCmd(&f), newEvalGenEvalLayoutCmd(&f), newEvalMJHQCmd(&f))
+	return cmd
+}
+
+func newEvalFIDCmd(f *evalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "fid A B",
+		Short: "FID between two image folders or .npz statistics (pytorch-fid protocol)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.load()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := interruptible(cmd)
+			defer cancel()
+			var ext *fid.Extractor
+			var s *evalSession
+			for _, a := range args {
+				if !strings.HasSuffix(strings.ToLower(a), ".npz") && ext == nil {
+					if s, err = openSession(); err != nil {
+						return err
+					}
+					defer s.close()
+					if ext, err = s.inception(c); err != nil {
+						return err
+					}
+				}
+			}
+			opts := fid.RunOptions{BatchSize: c.BatchSize, Workers: c.Workers, Progress: f.progress(cmd)}
+			a, err := fid.StatsOf(ctx, ext, args[0], opts)
+			if err != nil {
+				return err
+			}
+			b, err := fid.StatsOf(ctx, ext, args[1], opts)
+			if err != nil {
+				return err
+			}
+			v, err := fid.FrechetDistance(a, b)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "FID: %.6f\n", v)
+			return nil
+		},
+	}
+}
+
+func newEvalFIDStatsCmd(f *evalFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "fid-stats DIR OUT.npz",
+		Short: "Write pytorch-fid statistics (mu, sigma) of an image folder",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.load()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := interruptible(cmd)
+			defer cancel()
+			s, err := openSession()
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			ext, err := s.inception(c)
+			if err != nil {
+				return err
+			}
+			st, err := fid.StatsOf(ctx, ext, args[0], fid.RunOptions{BatchSize: c.BatchSize, Workers: c.Workers, Progress: f.progress(cmd)})
+			if err != nil {
+				return err
+			}
+			if err := st.Save(args[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d images, %d dims)\n", args[1], st.N, st.Dim)
+			return nil
+		},
+	}
+}
+
+// readPrompts reads image–prompt pairs for a folder: meta_data.json (key -> {prompt}) pairs with
+// <key>.jpg/.png; a .jsonl gives {"file": ..., "prompt": ...} rows relative to the folder.
+func readPrompts(dir, path string) (files, prompts []string, err error) {
+	if strings.HasSuffix(path, ".jsonl") {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		for n, line := range strings.Split(string(data), "\n") {
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			var row struct {
+				File   string `json:"file"`
+				Prompt string `json:"prompt"`
+			}
+			if err := json.Unmarshal([]byte(line), &row); err != nil || row.File == "" {
+				return nil, nil, fmt.Errorf("%s line %d: want {\"file\": ..., \"prompt\": ...}", path, n+1)
+			}
+			files = append(files, filepath.Join(dir, row.File))
+			prompts = append(prompts, row.Prompt)
+		}
+		return files, prompts, nil
+	}
+	entries, err := mjhq.ReadMetadata(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range entries {
+		p, err := mjhq.GeneratedPath(dir, e)
+		if err != nil {
+			return nil, nil, err
+		}
+		files = append(files, p)
+		prompts = append(prompts, e.Prompt)
+	}
+	return files, prompts, nil
+}
+
+func newEvalCLIPScoreCmd(f *evalFlags) *cobra.Command {
+	var promptsPath string
+	cmd := &cobra.Command{
+		Use:   "clip-score DIR --prompts meta_data.json|pairs.jsonl",
+		Short: "CLIP score of images against their prompts (SANA's and torchmetrics' variants)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if promptsPath == "" {
+				return fmt.Errorf("--prompts is required (MJHQ-style meta_data.json, or .jsonl of {\"file\", \"prompt\"})")
+			}
+			c, err := f.load()
+			if err != nil {
+				return err
+			}
+			files, prompts, err := readPrompts(args[0], promptsPath)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := interruptible(cmd)
+			defer cancel()
+			s, err := openSession()
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			scorer, err := s.clipScorer(c)
+			if err != nil {
+				return err
+			}
+			acc, err := scorer.ScoreFiles(ctx, files, prompts, clip.RunOptions{BatchSize: c.BatchSize, Workers: c.Workers, Progress: f.progress(cmd)})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "images: %d\nCLIP score (SANA, %.0f x mean cosine): %.4f\nCLIP score (torchmetrics): %.4f\n",
+				acc.N, scorer.LogitScale(), acc.SANA(scorer.LogitScale()), acc.TorchMetrics())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&promptsPath, "prompts", "", "meta_data.json (key -> {prompt}, images <key>.jpg) or .jsonl of {\"file\", \"prompt\"}")
+	return cmd
+}
+
+func newEvalGenEvalCmd(f *evalFlags) *cobra.Command {
+	var detections, out string
+	cmd := &cobra.Command{
+		Use:   "geneval DIR",
+		Short: "Score a GenEval image layout with detections from an external detector",
+		Long: `Scores DIR (GenEval's layout: <00000>/metadata.jsonl and samples/<00000>.png) with GenEval's
+rules. Detections come from a JSONL file (eval.geneval_detections or --detections), one line per image:
+{"filename": "00000/samples/00000.png", "detections": {"bench": [{"box": [x1,y1,x2,y2], "score": 0.9,
+"mask": {"size": [h, w], "counts": [...]}}]}} (mask optional, COCO uncompressed RLE). Colour clauses
+use CLIP zero-shot (eval.clip_weights). Writes results.jsonl and prints the task-averaged summary.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.load()
+			if err != nil {
+				return err
+			}
+			if detections == "" {
+				detections = c.GenEvalDetections
+			}
+			if detections == "" {
+				return fmt.Errorf("no detections file: set eval.geneval_detections or --detections")
+			}
+			samples, err := geneval.ScanLayout(args[0])
+			if err != nil {
+				return err
+			}
+			if len(samples) == 0 {
+				return fmt.Errorf("%s holds no GenEval samples (<00000>/samples/<00000>.png)", args[0])
+			}
+			det, err := geneval.LoadJSONLDetections(detections)
+			if err != nil {
+				return err
+			}
+			ev := &geneval.Evaluator{Detector: det, Options: geneval.Options{Threshold: c.GenEvalThreshold,
+				CountingThreshold: c.GenEvalCountingThreshold, MaxObjects: c.GenEvalMaxObjects, MaxOverlap: 1,
+				PositionThreshold: c.GenEvalPositionThreshold}}
+			needsColor := false
+			for _, s := range samples {
+				for _, cl := range s.Metadata.Include {
+					needsColor = needsColor || cl.Color != ""
+				}
+			}
+			if needsColor {
+				s, err := openSession()
+				if err != nil {
+					return err
+				}
+				defer s.close()
+				scorer, err := s.clipScorer(c)
+				if err != nil {
+					return fmt.Errorf("colour clauses need CLIP: %w", err)
+				}
+				ev.Colors = geneval.NewCLIPColors(scorer)
+			}
+			ctx, cancel := interruptible(cmd)
+			defer cancel()
+			results, err := ev.Run(ctx, samples, f.progress(cmd))
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = filepath.Join(args[0], "results.jsonl")
+			}
+			if err := geneval.WriteResults(out, results); err != nil {
+				return err
+			}
+			sum := geneval.Summarize(results)
+			fmt.Fprint(cmd.OutOrStdout(), sum.Markdown())
+			fmt.Fprintf(cmd.OutOrStdout(), "\nwrote %s\n", out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&detections, "detections", "", "detections JSONL (eval.geneval_detections)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "results.jsonl path (default DIR/results.jsonl)")
+	return cmd
+}
+
+func newEvalGenEvalLayoutCmd(f *evalFlags) *cobra.Command {
+	var metadata string
+	cmd := &cobra.Command{
+		Use:   "geneval-layout DIR",
+		Short: "Create GenEval's folder layout (one folder per prompt with metadata.jsonl and samples/)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.load()
+			if err != nil {
+				return err
+			}
+			if metadata == "" {
+				metadata = c.GenEvalMetadata
+			}
+			if metadata == "" {
+				return fmt.Errorf("no metadata: set eval.geneval_metadata or --metadata (GenEval's prompts/evaluation_metadata.jsonl)")
+			}
+			prompts, err := geneval.ReadMetadata(metadata)
+			if err != nil {
+				return err
+			}
+			if err := geneval.WriteLayout(args[0], prompts); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d prompt folders under %s; put images in <00000>/samples/<00000>.png\n", len(prompts), args[0])
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&metadata, "metadata", "", "evaluation_metadata.jsonl (eval.geneval_metadata)")
+	return cmd
+}
+
+func newEvalMJHQCmd(f *evalFlags) *cobra.Command {
+	var generated, root string
+	cmd := &cobra.Command{
+		Use:   "mjhq",
+		Short: "MJHQ-30K: overall and per-category FID and CLIP score of generated images (resumable)",
+		Long: `Reads <eval.mjhq_root>/meta_data.json, takes the first eval.sample_nums keys in file order
+(restricted to eval.categories when set), and compares <eval.generated_dir>/<key>.jpg with the
+reference <category>/<key>.jpg: FID (pytorch-fid protocol) and CLIP score (ViT-L/14), overall and
+per category. Reference statistics and per-image features are cached in eval.cache_dir, so an
+interrupted run (Ctrl-C included) resumes. Reports go to eval.output_dir as mjhq_report.json/.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.load()
+			if err != nil {
+				return err
+			}
+			if generated != "" {
+				c.GeneratedDir = generated
+			}
+			if root != "" {
+				c.MJHQRoot = root
+			}
+			if c.MJHQRoot == "" || c.GeneratedDir == "" {
+				return fmt.Errorf("eval.mjhq_root and eval.generated_dir (or --root, --generated) are required")
+			}
+			entries, err := mjhq.ReadMetadata(filepath.Join(c.MJHQRoot, "meta_data.json"))
+			if err != nil {
+				return err
+			}
+			entries = mjhq.Select(entries, c.SampleNums, c.Categories)
+			s, err := openSession()
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			ext, err := s.inception(c)
+			if err != nil {
+				return err
+			}
+			job := &mjhq.Job{Entries: entries, ReferenceDir: mjhq.ReferenceDir(c.MJHQRoot, c.ReferenceDir),
+				GeneratedDir: c.GeneratedDir, CacheDir: c.CacheDir, OutputDir: c.OutputDir,
+				FID: ext, FIDName: fmt.Sprintf("pt_inception-%dpx", c.ImageSize),
+				BatchSize: c.BatchSize, Workers: c.Workers, Progress: f.progress(cmd)}
+			if c.CLIPWeights != "" {
+				scorer, err := s.clipScorer(c)
+				if err != nil {
+					return err
+				}
+				job.CLIP, job.CLIPName = scorer, c.CLIPModel
+			} else {
+				fmt.Fprintln(cmd.ErrOrStderr(), "eval.clip_weights is not set: skipping the CLIP score")
+			}
+			ctx, cancel := interruptible(cmd)
+			defer cancel()
+			rep, err := job.Run(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), rep.Markdown())
+			fmt.Fprintf(cmd.OutOrStdout(), "\nreports in %s\n", c.OutputDir)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&generated, "generated", "", "folder of generated <key>.jpg (eval.generated_dir)")
+	cmd.Flags().StringVar(&root, "root", "", "MJHQ-30K folder with meta_data.json (eval.mjhq_root)")
+	return cmd
+}

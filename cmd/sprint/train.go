@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/job"
+	"github.com/sprint-distill/sprint/train"
+)
+
+func init() {
+	register(func() *cobra.Command { return newTrainCmd(job.Teacher) })
+	register(func() *cobra.Command { return newTrainCmd(job.Distill) })
+}
+
+func newTrainCmd(kind job.Kind) *cobra.Command {
+	var (
+		cfgPath     string
+		flags       configFlags
+		resume      string
+		allowChange bool
+		dir         string
+	)
+	cmd := &cobra.Command{
+		Use:  kind.String() + " --config FILE",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfgPath == "" {
+				return fmt.Errorf("--config is required (e.g. configs/demo.yaml)")
+			}
+			cfg, err := config.Load(cfgPath, flags.sets)
+			if err != nil {
+				return err
+			}
+			return runJob(cmd.Context(), cfg, kind, job.Options{Dir: dir, Resume: resume, AllowConfigChange: allowChange, Console: cmd.OutOrStdout()})
+		},
+	}
+	switch kind {
+	case job.Teacher:
+		cmd.Short = "Train or fine-tune a flow-matching teacher (e.g. add QK-norm and the dense time embedding)"
+	case job.Distill:
+		cmd.Short = "Distil a 1-4 step student from a teacher with sCM + LADD"
+	}
+	cmd.Long = cmd.Short + `.
+
+The run folder (<train.run_dir>/<train.name>, or --run-dir) gets the resolved config, checkpoints,
+metrics.jsonl, TensorBoard events, sample grids and train.log; a completed run exports its network
+in the diffusers layout to <run>/export/. SIGINT/SIGTERM finish the step, save a checkpoint and exit 0;
+train.max_hours stops with a checkpoint and exit status 75 so that scripts/chain.sh can resume.`
+	flags.add(cmd)
+	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "YAML config file")
+	cmd.Flags().StringVar(&resume, "resume", "", `resume from "latest", "auto" (latest if any) or a checkpoint path`)
+	cmd.Flags().BoolVar(&allowChange, "allow-config-change", false, "resume even if the config differs from the checkpoint's")
+	cmd.Flags().StringVar(&dir, "run-dir", "", "run folder (default <train.run_dir>/<train.name>)")
+	return cmd
+}
+
+func runJob(parent context.Context, cfg *config.Config, kind job.Kind, opts job.Options) error {
+	if parent == nil {
+		parent = context.Background()
+	}
+	ctx, stop := train.SignalContext(parent)
+	defer stop()
+	backend, err := newBackend()
+	if err != nil {
+		return err
+	}
+	defer backend.Finalize()
+	j, err := job.New(ctx, backend, cfg, kind, opts)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	res, err := j.Execute(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.Console, "%s: %s at global step %d (checkpoint %s)\n", kind, res.Outcome, res.GlobalStep, res.Checkpoint)
+	if res.Outcome == train.OutcomeCompleted {
+		fmt.Fprintf(opts.Console, "exported to %s\n", j.ExportDir())
+	}
+	if code := res.Outcome.ExitCode(); code != 0 {
+		return exitError{code: code}
+	}
+	return nil
+}

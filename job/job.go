@@ -1,0 +1,337 @@
+package job
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/sprint-distill/sprint/checkpoints"
+	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/data"
+	"github.com/sprint-distill/sprint/distill"
+	"github.com/sprint-distill/sprint/model"
+	"github.com/sprint-distill/sprint/train"
+)
+
+// Kind is the kind of training job.
+type Kind int
+
+const (
+	// Teacher trains (or fine-tunes) a flow-matching teacher: `sprint train-teacher`.
+	Teacher Kind = iota
+	// Distill distils a student from a frozen teacher with sCM and LADD: `sprint distill`.
+	Distill
+)
+
+func (k Kind) String() string {
+	if k == Teacher {
+		return "train-teacher"
+	}
+	return "distill"
+}
+
+// Group names beyond distill's student/teacher/heads.
+const (
+	// HeadsStateGroup holds the discriminator heads' spectral-norm vectors.
+	HeadsStateGroup = "heads_sn"
+)
+
+// Options are the run-level choices a CLI gives a job.
+type Options struct {
+	// Dir overrides the run folder (default <train.run_dir>/<train.name>).
+	Dir string
+	// Resume is "", "latest", "auto" or a checkpoint path (see train.RunOptions.Resume).
+	Resume string
+	// AllowConfigChange resumes even when the config differs from the checkpoint's.
+	AllowConfigChange bool
+	// Console receives progress lines (default stdout).
+	Console io.Writer
+}
+
+// Job is a training run assembled from a config: its data, networks, phases and validation.
+type Job struct {
+	Kind   Kind
+	Config *config.Config
+	Run    *train.Run
+	model  model.Config // resolved
+	src    *source
+	reader *data.Reader
+}
+
+// New assembles a job: it opens the data, loads or initialises the networks, builds the phases'
+// losses and the validator, and opens (or resumes) the run folder.
+func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind Kind, opts Options) (j *Job, err error) {
+	mcfg, err := cfg.Model.Resolved()
+	if err != nil {
+		return nil, err
+	}
+	j = &Job{Kind: kind, Config: cfg, model: mcfg}
+	defer func() {
+		if err != nil {
+			j.Close()
+		}
+	}()
+	if j.reader, err = cfg.Data.Open(0, 1); err != nil {
+		return nil, fmt.Errorf("opening training data: %w", err)
+	}
+	if err := checkDataMatchesModel(j.reader, mcfg); err != nil {
+		return nil, err
+	}
+	null, err := NullEmbedding(j.reader)
+	if err != nil && (kind == Teacher || cfg.Distill.UsesCFG()) {
+		return nil, err
+	}
+	if j.src, err = newSource(ctx, j.reader, null); err != nil {
+		return nil, err
+	}
+
+	groups := map[string]train.Group{}
+	var phases []train.Phase
+	var unsaved []string
+	switch kind {
+	case Teacher:
+		teacher, err := loadTeacher(cfg, mcfg, true)
+		if err != nil {
+			return nil, err
+		}
+		groups[distill.TeacherGroup] = train.Group(teacher)
+		loss, err := distill.FlowMatchingLoss(cfg.Distill, mcfg)
+		if err != nil {
+			return nil, err
+		}
+		p, err := train.NewPhase(backend, cfg.Train, train.PhaseSpec{
+			Name: "teacher", Loss: loss, Trainable: distill.TeacherGroup, Repeat: 1, Generator: true})
+		if err != nil {
+			return nil, err
+		}
+		phases = append(phases, p)
+	case Distill:
+		if phases, err = distillPhases(backend, cfg, mcfg, groups); err != nil {
+			return nil, err
+		}
+		unsaved = []string{distill.TeacherGroup} // reloaded from distill.teacher_weights on resume
+	}
+
+	yaml, err := config.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	val, err := newValidator(backend, cfg, mcfg, kind, j.reader, null)
+	if err != nil {
+		return nil, err
+	}
+	j.Run, err = train.NewRun(ctx, train.RunOptions{
+		Dir:               opts.Dir,
+		Config:            cfg.Train,
+		Log:               cfg.Log,
+		ConfigYAML:        yaml,
+		ConfigFlat:        config.Flatten(cfg),
+		Backend:           backend,
+		Groups:            groups,
+		Unsaved:           unsaved,
+		Phases:            phases,
+		Data:              j.src,
+		Validator:         val,
+		Resume:            opts.Resume,
+		AllowConfigChange: opts.AllowConfigChange,
+		Console:           opts.Console,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// distillPhases initialises the student (from the teacher) and the heads, and builds the G and D
+// phases; LADD off (adv_lambda 0) leaves the D phase out.
+func distillPhases(backend compute.Backend, cfg *config.Config, mcfg model.Config, groups map[string]train.Group) ([]train.Phase, error) {
+	teacher, err := loadTeacher(cfg, mcfg, false)
+	if err != nil {
+		return nil, err
+	}
+	student, err := model.StudentFromTeacher(mcfg, teacher, cfg.Train.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("initialising the student from the teacher: %w", err)
+	}
+	groups[distill.TeacherGroup] = train.Group(teacher)
+	groups[distill.StudentGroup] = train.Group(student)
+	dcfg := cfg.Distill.WithPhaseRatio(cfg.Train.PhaseRatio.G, cfg.Train.PhaseRatio.D)
+	gLoss, err := distill.GeneratorLoss(dcfg, mcfg)
+	if err != nil {
+		return nil, err
+	}
+	gFrozen := []string{distill.TeacherGroup}
+	buffers := ""
+	if dcfg.LADD() {
+		heads, sn, err := distill.InitHeads(dcfg, mcfg, cfg.Train.Seed+1)
+		if err != nil {
+			return nil, err
+		}
+		groups[distill.HeadsGroup] = train.Group(heads)
+		groups[HeadsStateGroup] = train.Group(sn)
+		gFrozen = append(gFrozen, distill.HeadsGroup)
+		buffers = HeadsStateGroup
+	}
+	g, err := train.NewPhase(backend, cfg.Train, train.PhaseSpec{
+		Name: "g", Loss: gLoss, Trainable: distill.StudentGroup, Frozen: gFrozen, Buffers: buffers,
+		Repeat: cfg.Train.PhaseRatio.G, Generator: true})
+	if err != nil {
+		return nil, err
+	}
+	phases := []train.Phase{g}
+	if dcfg.LADD() {
+		dLoss, err := distill.DiscriminatorLoss(dcfg, mcfg)
+		if err != nil {
+			return nil, err
+		}
+		d, err := train.NewPhase(backend, cfg.Train, train.PhaseSpec{
+			Name: "d", Loss: dLoss, Trainable: distill.HeadsGroup,
+			Frozen: []string{distill.TeacherGroup, distill.StudentGroup}, Buffers: HeadsStateGroup,
+			Repeat: cfg.Train.PhaseRatio.D})
+		if err != nil {
+			return nil, err
+		}
+		phases = append(phases, d)
+	}
+	return phases, nil
+}
+
+// loadTeacher reads distill.teacher_weights (diffusers layout); a teacher job without weights
+// starts from a fresh initialisation, a distillation job needs them.
+func loadTeacher(cfg *config.Config, mcfg model.Config, mayInit bool) (model.Params, error) {
+	path := cfg.Distill.TeacherWeights
+	if path == "" {
+		if !mayInit {
+			return nil, errors.New("distill.teacher_weights: a distillation needs the teacher's weights " +
+				"(a diffusers SanaTransformer2DModel folder, .safetensors file or index); train one with `sprint train-teacher`")
+		}
+		return model.InitParams(mcfg, model.Teacher, cfg.Train.Seed)
+	}
+	p, err := checkpoints.LoadDiffusers(path, mcfg, model.Teacher)
+	if err != nil {
+		return nil, fmt.Errorf("distill.teacher_weights: %w", err)
+	}
+	return p, nil
+}
+
+// checkDataMatchesModel compares the shards' latent and caption shapes with the model's.
+func checkDataMatchesModel(r *data.Reader, m model.Config) error {
+	ts := r.TextShape()
+	if ts[1] != m.CaptionDim {
+		return fmt.Errorf("data: caption embeddings are %d wide but model.caption_dim is %d", ts[1], m.CaptionDim)
+	}
+	for _, b := range r.Buckets() {
+		if b.LatentShape[0] != m.InChannels {
+			return fmt.Errorf("data: latents have %d channels (shape %v) but model.in_channels is %d",
+				b.LatentShape[0], b.LatentShape, m.InChannels)
+		}
+		if b.LatentShape[1]%m.PatchSize != 0 || b.LatentShape[2]%m.PatchSize != 0 {
+			return fmt.Errorf("data: latent shape %v is not divisible by model.patch_size %d", b.LatentShape, m.PatchSize)
+		}
+	}
+	return nil
+}
+
+// NullEmbeddingFile is the file, beside the first shard, that holds the null caption's embedding
+// (tensor "null_embedding", (L, D)) of datasets whose text encoder sprint does not have.
+const NullEmbeddingFile = "null_embedding.safetensors"
+
+// NullEmbedding returns the unconditional caption (1, L, D) for classifier-free guidance: the
+// shapes dataset's own encoder applied to "", or NullEmbeddingFile beside the first shard.
+func NullEmbedding(r *data.Reader) (*tensors.Tensor, error) {
+	if sc, ok, err := ShapesConfigOf(r); err != nil {
+		return nil, err
+	} else if ok {
+		enc, err := sc.TextEncoder()
+		if err != nil {
+			return nil, err
+		}
+		emb, _ := enc.EncodeText([]string{""})
+		return emb, nil
+	}
+	shards := r.Shards()
+	if len(shards) == 0 {
+		return nil, errors.New("data: no shards")
+	}
+	path := filepath.Join(filepath.Dir(shards[0].Path), NullEmbeddingFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("classifier-free guidance needs the null caption's embedding: %s not found "+
+			"(write the text encoder's output for the empty prompt, shape (L, D), as tensor %q)", path, distill.NullEmbedding)
+	}
+	ts, _, err := checkpoints.ReadSafetensorsFile(path)
+	if err != nil {
+		return nil, err
+	}
+	t, ok := ts[distill.NullEmbedding]
+	if !ok || t.Rank() != 2 {
+		return nil, fmt.Errorf("%s: want a tensor %q of shape (L, D)", path, distill.NullEmbedding)
+	}
+	flat, err := tensors.CopyFlatData[float32](t)
+	if err != nil {
+		return nil, fmt.Errorf("%s: tensor %q: want float32: %w", path, distill.NullEmbedding, err)
+	}
+	dims := t.Shape().Dimensions
+	return tensors.FromFlatDataAndDimensions(flat, 1, dims[0], dims[1]), nil
+}
+
+// ShapesConfigOf returns the shapes dataset configuration stored in the first shard's metadata,
+// if the shards are a shapes dataset.
+func ShapesConfigOf(r *data.Reader) (data.ShapesConfig, bool, error) {
+	var sc data.ShapesConfig
+	if len(r.Shards()) == 0 {
+		return sc, false, nil
+	}
+	js, ok := r.Metadata(0)[data.MetaShapesConfig]
+	if !ok {
+		return sc, false, nil
+	}
+	if err := json.Unmarshal([]byte(js), &sc); err != nil {
+		return sc, false, fmt.Errorf("shard %s: metadata %s: %w", r.Shards()[0].Path, data.MetaShapesConfig, err)
+	}
+	return sc, true, nil
+}
+
+// Execute runs the job to its end (or a signal or time budget) and, when it completes, exports
+// the trained network in the diffusers layout to <run>/export/{teacher,student}.
+func (j *Job) Execute(ctx context.Context) (train.Result, error) {
+	res, err := j.Run.Execute(ctx)
+	if err != nil || res.Outcome != train.OutcomeCompleted {
+		return res, err
+	}
+	group := distill.StudentGroup
+	if j.Kind == Teacher {
+		group = distill.TeacherGroup
+	}
+	dir := filepath.Join(j.Run.Dir(), "export", group)
+	params := model.Params(j.Run.Groups()[group])
+	if err := checkpoints.ExportDiffusers(dir, j.model, params, checkpoints.ExportOptions{}); err != nil {
+		return res, fmt.Errorf("exporting the %s: %w", group, err)
+	}
+	return res, nil
+}
+
+// ExportDir is where a completed job's network is exported.
+func (j *Job) ExportDir() string {
+	group := distill.StudentGroup
+	if j.Kind == Teacher {
+		group = distill.TeacherGroup
+	}
+	return filepath.Join(j.Run.Dir(), "export", group)
+}
+
+// Close releases the data reader.
+func (j *Job) Close() {
+	if j.src != nil {
+		_ = j.src.Close()
+	}
+	if j.reader != nil {
+		_ = j.reader.Close()
+	}
+}

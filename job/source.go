@@ -1,0 +1,84 @@
+package job
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/sprint-distill/sprint/data"
+	"github.com/sprint-distill/sprint/distill"
+)
+
+// source adapts a data.Reader to train.BatchSource: batches as the distill losses name them, plus
+// the null caption for classifier-free guidance, and the reader position for exact resume.
+type source struct {
+	ctx    context.Context
+	reader *data.Reader
+	it     *data.Iterator
+	pos    data.Position
+	null   *tensors.Tensor // (1, L, D)
+}
+
+func newSource(ctx context.Context, reader *data.Reader, null *tensors.Tensor) (*source, error) {
+	s := &source{ctx: ctx, reader: reader, null: null, pos: data.Position{Fingerprint: reader.Fingerprint()}}
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *source) open() error {
+	if s.it != nil {
+		_ = s.it.Close()
+	}
+	it, err := s.reader.Iterate(s.ctx, s.pos)
+	if err != nil {
+		return fmt.Errorf("data reader at epoch %d batch %d: %w", s.pos.Epoch, s.pos.Index, err)
+	}
+	s.it = it
+	return nil
+}
+
+// Next returns the next batch: latent, text_embedding, text_mask and null_embedding.
+func (s *source) Next() (map[string]*tensors.Tensor, error) {
+	b, err := s.it.Next()
+	if err != nil {
+		return nil, err
+	}
+	s.pos = b.Next
+	out := map[string]*tensors.Tensor{
+		distill.BatchLatent: b.Latent,
+		distill.BatchText:   b.TextEmbedding,
+		distill.BatchMask:   b.TextMask,
+	}
+	if s.null != nil {
+		out[distill.NullEmbedding] = s.null
+	}
+	return out, nil
+}
+
+// Position is the reader position after the last batch Next returned.
+func (s *source) Position() json.RawMessage {
+	b, _ := json.Marshal(s.pos) // a Position always marshals
+	return b
+}
+
+// Restore moves the reader to a saved position.
+func (s *source) Restore(raw json.RawMessage) error {
+	var p data.Position
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return fmt.Errorf("data position %s: %w", raw, err)
+	}
+	s.pos = p
+	return s.open()
+}
+
+// Close stops the reader's background work.
+func (s *source) Close() error {
+	if s.it != nil {
+		return s.it.Close()
+	}
+	return nil
+}

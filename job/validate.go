@@ -1,0 +1,198 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+	"math/rand/v2"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/data"
+	"github.com/sprint-distill/sprint/distill"
+	"github.com/sprint-distill/sprint/eval/shapes"
+	"github.com/sprint-distill/sprint/model"
+	"github.com/sprint-distill/sprint/train"
+)
+
+// ValidationPrompts is how many dataset rows the validation grids show.
+const ValidationPrompts = 8
+
+// TeacherValidationSteps is the number of Euler steps of the teacher's validation samples.
+const TeacherValidationSteps = 20
+
+// Prompts are captions with their embeddings, for sampling.
+type Prompts struct {
+	Texts  []string
+	Text   *tensors.Tensor // (n, L, D)
+	Mask   *tensors.Tensor // (n, L)
+	Scenes []data.Scene    // ground truth, for the shapes dataset (else nil)
+}
+
+// DatasetPrompts reads the first n rows of the dataset as prompts.
+func DatasetPrompts(ctx context.Context, r *data.Reader, n int) (Prompts, [3]int, error) {
+	var p Prompts
+	n = min(n, r.Len())
+	if n == 0 {
+		return p, [3]int{}, fmt.Errorf("data: no rows to take validation prompts from")
+	}
+	var text, mask []float32
+	var ls [3]int
+	var ts [2]int
+	for i := range n {
+		row, err := r.ReadRow(ctx, r.Ref(i))
+		if err != nil {
+			return p, ls, err
+		}
+		if i == 0 {
+			ls, ts = row.LatentShape, row.TextShape
+		}
+		p.Texts = append(p.Texts, row.Prompt)
+		text = append(text, row.TextEmbedding...)
+		mask = append(mask, row.TextMask...)
+		if row.Meta != "" {
+			if sc, err := data.ParseScene(row.Meta); err == nil {
+				p.Scenes = append(p.Scenes, sc)
+			}
+		}
+	}
+	if len(p.Scenes) != n {
+		p.Scenes = nil
+	}
+	p.Text = tensors.FromFlatDataAndDimensions(text, n, ts[0], ts[1])
+	p.Mask = tensors.FromFlatDataAndDimensions(mask, n, ts[0])
+	return p, ls, nil
+}
+
+// FixedNoise is unit Gaussian noise (n, C, H, W) from a seed: the same seed, the same noise.
+func FixedNoise(seed uint64, n int, shape [3]int) *tensors.Tensor {
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	v := make([]float32, n*shape[0]*shape[1]*shape[2])
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return tensors.FromFlatDataAndDimensions(v, n, shape[0], shape[1], shape[2])
+}
+
+// Decoder turns latents (B, C, H, W) into images.
+type Decoder func(latents *tensors.Tensor) ([]image.Image, error)
+
+// DecoderFor returns the shapes dataset's exact decoder for its shards, and otherwise a preview
+// of the first three latent channels (sprint has no DC-AE decoder yet).
+func DecoderFor(r *data.Reader) Decoder {
+	if _, ok, _ := ShapesConfigOf(r); ok {
+		return func(l *tensors.Tensor) ([]image.Image, error) {
+			imgs, err := data.DecodeLatents(l)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]image.Image, len(imgs))
+			for i, im := range imgs {
+				out[i] = im
+			}
+			return out, nil
+		}
+	}
+	return LatentPreview
+}
+
+// LatentPreview maps channels 0-2 of each latent to RGB, scaled by the batch's min and max.
+func LatentPreview(l *tensors.Tensor) ([]image.Image, error) {
+	d := l.Shape().Dimensions
+	if len(d) != 4 {
+		return nil, fmt.Errorf("latent preview: want (B, C, H, W), got %s", l.Shape())
+	}
+	flat, err := tensors.CopyFlatData[float32](l)
+	if err != nil {
+		return nil, fmt.Errorf("latent preview: %w", err)
+	}
+	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
+	for _, v := range flat {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	scale := float32(255) / max(hi-lo, 1e-6)
+	b, c, h, w := d[0], d[1], d[2], d[3]
+	out := make([]image.Image, b)
+	for i := range b {
+		img := image.NewRGBA(image.Rect(0, 0, w, h))
+		for y := range h {
+			for x := range w {
+				var px [3]uint8
+				for k := range min(3, c) {
+					px[k] = uint8((flat[((i*c+k)*h+y)*w+x] - lo) * scale)
+				}
+				img.SetRGBA(x, y, color.RGBA{px[0], px[1], px[2], 255})
+			}
+		}
+		out[i] = img
+	}
+	return out, nil
+}
+
+// GuidanceScale is the w used for validation and the demo's samples: the middle of the
+// configured CFG scales (4.5 for the reference's [4, 4.5, 5]), or 1 without CFG.
+func GuidanceScale(d distill.Config) float64 {
+	if len(d.CfgScales) == 0 {
+		return 1
+	}
+	return d.CfgScales[len(d.CfgScales)/2]
+}
+
+// newValidator returns the hook that samples the validation prompts with fixed noise: the student
+// at 1 and 2 steps for a distillation, the teacher at TeacherValidationSteps for teacher training.
+// On the shapes dataset it also logs the exact-detector accuracy of those images.
+func newValidator(backend compute.Backend, cfg *config.Config, mcfg model.Config, kind Kind, r *data.Reader, null *tensors.Tensor) (train.Validator, error) {
+	prompts, latentShape, err := DatasetPrompts(context.Background(), r, ValidationPrompts)
+	if err != nil {
+		return nil, err
+	}
+	noise := FixedNoise(0, len(prompts.Texts), latentShape)
+	decode := DecoderFor(r)
+	w := GuidanceScale(cfg.Distill)
+	return train.ValidatorFunc(func(ctx context.Context, step int64, groups map[string]train.Group) (train.Validation, error) {
+		v := train.Validation{Images: map[string][]image.Image{}, Scalars: map[string]float64{}, Columns: len(prompts.Texts)}
+		add := func(name string, lat *tensors.Tensor) error {
+			imgs, err := decode(lat)
+			if err != nil {
+				return err
+			}
+			v.Images[name] = imgs
+			if prompts.Scenes != nil {
+				var rs []shapes.Result
+				det := shapes.DefaultDetector()
+				for i, im := range imgs {
+					rs = append(rs, shapes.Score(prompts.Scenes[i], det.Detect(im)))
+				}
+				v.Scalars[name+"_exact"] = shapes.Aggregate(rs).Exact
+			}
+			return nil
+		}
+		switch kind {
+		case Teacher:
+			lat, err := distill.SampleTeacher(backend, mcfg, model.Params(groups[distill.TeacherGroup]), prompts.Text, prompts.Mask, null, noise,
+				distill.TeacherSampling{Steps: TeacherValidationSteps, CFGScale: w})
+			if err != nil {
+				return v, err
+			}
+			if err := add(fmt.Sprintf("teacher_%dstep", TeacherValidationSteps), lat); err != nil {
+				return v, err
+			}
+		case Distill:
+			for _, steps := range []int{1, 2} {
+				lat, err := distill.SampleStudent(backend, mcfg, model.Params(groups[distill.StudentGroup]), prompts.Text, prompts.Mask, noise,
+					distill.StudentSampling{Steps: steps, Guidance: w, Seed: 0})
+				if err != nil {
+					return v, err
+				}
+				if err := add(fmt.Sprintf("student_%dstep", steps), lat); err != nil {
+					return v, err
+				}
+			}
+		}
+		return v, nil
+	}), nil
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/distill"
+	"github.com/sprint-distill/sprint/eval/shapes"
 	"github.com/sprint-distill/sprint/model"
 	"github.com/sprint-distill/sprint/train"
 )
@@ -13,11 +14,12 @@ import (
 // Config is the whole configuration of a sprint job. Each section is owned, documented and
 // validated by its package; `sprint config show` prints every key with its value.
 type Config struct {
-	Model   model.Config    `mapstructure:"model"`
-	Data    data.Config     `mapstructure:"data"`
-	Train   train.Config    `mapstructure:"train"`
-	Distill distill.Config  `mapstructure:"distill"`
-	Log     train.LogConfig `mapstructure:"log"`
+	Model   model.Config      `mapstructure:"model"`
+	Data    data.Config       `mapstructure:"data"`
+	Train   train.Config      `mapstructure:"train"`
+	Distill distill.Config    `mapstructure:"distill"`
+	Log     train.LogConfig   `mapstructure:"log"`
+	Demo    shapes.DemoConfig `mapstructure:"demo"`
 }
 
 // Default returns the configuration with every key at its documented default.
@@ -28,6 +30,7 @@ func Default() Config {
 		Train:   train.DefaultConfig(),
 		Distill: distill.DefaultConfig(),
 		Log:     train.DefaultLogConfig(),
+		Demo:    shapes.DefaultDemoConfig(),
 	}
 }
 

@@ -1,0 +1,333 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/data"
+	"github.com/sprint-distill/sprint/distill"
+	"github.com/sprint-distill/sprint/eval/fid"
+	"github.com/sprint-distill/sprint/eval/shapes"
+	"github.com/sprint-distill/sprint/model"
+	"github.com/sprint-distill/sprint/train"
+)
+
+// DemoOptions are the CLI's choices for Demo.
+type DemoOptions struct {
+	// Console receives progress and the final summary.
+	Console io.Writer
+	// Resume continues the variants' runs where they stopped ("auto") instead of starting over.
+	Resume bool
+}
+
+// Row is one line of the demo's table: one network sampled at one step count.
+type Row struct {
+	Name    string // e.g. "teacher 20 steps", "student (sCM+LADD) 1 step"
+	Variant string // "" for the teacher
+	Steps   int
+	FD      float64 // Fréchet distance to held-out real images in the shapes feature space
+	MSE     float64 // mean squared latent distance to the 20-step teacher from the same noise
+	Acc     shapes.Accuracy
+	MsPer   float64 // sampling wall time per image, ms
+	Grid    string  // PNG of the first grid_prompts samples, relative to the demo folder
+	images  []image.Image
+}
+
+// DemoReport is what the demo measured.
+type DemoReport struct {
+	Rows      []Row
+	Trained   map[string]time.Duration // distillation wall time per variant
+	Winner    string                   // the variant with the best 1-step exact accuracy
+	Total     time.Duration
+	Prompts   []string
+	Overview  string
+	TeacherAt string
+}
+
+// Demo runs the CPU demo: it makes the shapes data if absent, distils the configured teacher into
+// a student for each ablation variant (sCM+LADD, sCM only, LADD only), samples the teacher at
+// 1/2/4/20 steps and every student at 1/2/4 steps from the same held-out prompts and noise, and
+// writes PNG grids and <demo.dir>/report.md with a Fréchet distance and compositional accuracy
+// for every row.
+func Demo(ctx context.Context, backend compute.Backend, cfg *config.Config, opts DemoOptions) (*DemoReport, error) {
+	start := time.Now()
+	out := opts.Console
+	if out == nil {
+		out = io.Discard
+	}
+	dc := cfg.Demo
+	if err := os.MkdirAll(dc.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("demo.dir %s: %w", dc.Dir, err)
+	}
+	mcfg, err := cfg.Model.Resolved()
+	if err != nil {
+		return nil, err
+	}
+	if err := ensureShapes(cfg, out); err != nil {
+		return nil, err
+	}
+	teacher, err := loadTeacher(cfg, mcfg, false)
+	if err != nil {
+		return nil, err
+	}
+	rep := &DemoReport{Trained: map[string]time.Duration{}, TeacherAt: cfg.Distill.TeacherWeights}
+
+	// Held-out prompts and reference images.
+	sc := cfg.Data.Shapes
+	held := sc
+	held.Seed = sc.Seed + dc.HeldOutSeed
+	enc, err := sc.TextEncoder()
+	if err != nil {
+		return nil, err
+	}
+	scenes := make([]data.Scene, dc.Prompts)
+	for i := range scenes {
+		scenes[i] = data.SampleScene(held, i)
+		rep.Prompts = append(rep.Prompts, data.Caption(scenes[i]))
+	}
+	text, mask := enc.EncodeText(rep.Prompts)
+	null, _ := enc.EncodeText([]string{""})
+	det := shapes.DefaultDetector()
+	var refFeatures [][]float32
+	for i := range dc.ReferenceImages {
+		img, err := data.RenderScene(data.SampleScene(held, dc.Prompts+i))
+		if err != nil {
+			return nil, err
+		}
+		refFeatures = append(refFeatures, toFloat32(det.Features(img)))
+	}
+	refStats, err := fid.ComputeStats(refFeatures)
+	if err != nil {
+		return nil, fmt.Errorf("reference statistics: %w", err)
+	}
+	noise := FixedNoise(uint64(dc.NoiseSeed), dc.Prompts, sc.LatentShape())
+	w := GuidanceScale(cfg.Distill)
+
+	score := func(r *Row, lat *tensors.Tensor, elapsed time.Duration) error {
+		imgs, err := data.DecodeLatents(lat)
+		if err != nil {
+			return err
+		}
+		var feats [][]float32
+		var rs []shapes.Result
+		for i, im := range imgs {
+			feats = append(feats, toFloat32(det.Features(im)))
+			rs = append(rs, shapes.Score(scenes[i], det.Detect(im)))
+			if i < dc.GridPrompts {
+				r.images = append(r.images, im)
+			}
+		}
+		st, err := fid.ComputeStats(feats)
+		if err != nil {
+			return err
+		}
+		if r.FD, err = fid.FrechetDistance(st, refStats); err != nil {
+			return err
+		}
+		r.Acc = shapes.Aggregate(rs)
+		r.MsPer = float64(elapsed.Milliseconds()) / float64(dc.Prompts)
+		return nil
+	}
+
+	// The teacher's rows; the last (most steps) is the reference the students' MSE is taken to.
+	fmt.Fprintf(out, "demo: sampling the teacher at %v steps on %d held-out prompts\n", dc.TeacherSteps, dc.Prompts)
+	var teacherRef *tensors.Tensor
+	refSteps := 0
+	for _, s := range dc.TeacherSteps {
+		refSteps = max(refSteps, s)
+	}
+	teacherLat := map[int]*tensors.Tensor{}
+	for _, s := range dc.TeacherSteps {
+		t0 := time.Now()
+		lat, err := distill.SampleTeacher(backend, mcfg, teacher, text, mask, null, noise, distill.TeacherSampling{Steps: s, CFGScale: w})
+		if err != nil {
+			return nil, err
+		}
+		r := Row{Name: fmt.Sprintf("teacher, %d step%s", s, plural(s)), Steps: s}
+		if err := score(&r, lat, time.Since(t0)); err != nil {
+			return nil, err
+		}
+		teacherLat[s] = lat
+		rep.Rows = append(rep.Rows, r)
+	}
+	teacherRef = teacherLat[refSteps]
+	for i := range rep.Rows {
+		if rep.Rows[i].MSE, err = latentMSE(teacherLat[rep.Rows[i].Steps], teacherRef); err != nil {
+			return nil, err
+		}
+	}
+
+	// One distillation per variant.
+	for _, v := range dc.Variants {
+		vcfg, err := variantConfig(cfg, v)
+		if err != nil {
+			return nil, err
+		}
+		dir := filepath.Join(dc.Dir, v)
+		fmt.Fprintf(out, "demo: distilling variant %s (%s) into %s\n", v, variantTitle(v), dir)
+		resume := ""
+		if opts.Resume {
+			resume = "auto"
+		} else if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		j, err := New(ctx, backend, vcfg, Distill, Options{Dir: dir, Resume: resume, Console: out})
+		if err != nil {
+			return nil, fmt.Errorf("variant %s: %w", v, err)
+		}
+		res, err := j.Run.Execute(ctx)
+		student := model.Params(j.Run.Groups()[distill.StudentGroup])
+		j.Close()
+		if err != nil {
+			return nil, fmt.Errorf("variant %s: %w", v, err)
+		}
+		if res.Outcome != train.OutcomeCompleted {
+			return nil, fmt.Errorf("variant %s: distillation %s at step %d; rerun `make demo` (or sprint demo --resume) to continue", v, res.Outcome, res.GlobalStep)
+		}
+		rep.Trained[v] = time.Since(t0)
+		for _, s := range dc.StudentSteps {
+			t1 := time.Now()
+			lat, err := distill.SampleStudent(backend, mcfg, student, text, mask, noise, distill.StudentSampling{Steps: s, Guidance: w, Seed: int64(dc.NoiseSeed)})
+			if err != nil {
+				return nil, err
+			}
+			r := Row{Name: fmt.Sprintf("student %s, %d step%s", variantTitle(v), s, plural(s)), Variant: v, Steps: s}
+			if err := score(&r, lat, time.Since(t1)); err != nil {
+				return nil, err
+			}
+			if r.MSE, err = latentMSE(lat, teacherRef); err != nil {
+				return nil, err
+			}
+			rep.Rows = append(rep.Rows, r)
+		}
+	}
+	rep.Winner = pickWinner(rep.Rows)
+	if err := writeGrids(dc, rep); err != nil {
+		return nil, err
+	}
+	rep.Total = time.Since(start)
+	if err := writeReport(cfg, rep); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "demo: done in %s; report %s\n", rep.Total.Round(time.Second), filepath.Join(dc.Dir, "report.md"))
+	return rep, nil
+}
+
+// variantConfig returns the config of an ablation: scm_ladd as written, scm with the adversarial
+// term off, ladd with the consistency term off.
+func variantConfig(cfg *config.Config, v string) (*config.Config, error) {
+	c := *cfg
+	c.Distill.CfgScales = append([]float64(nil), cfg.Distill.CfgScales...)
+	c.Distill.HeadBlockIDs = append([]int(nil), cfg.Distill.HeadBlockIDs...)
+	c.Train.Name = cfg.Train.Name + "_" + v
+	switch v {
+	case shapes.VariantSCMLADD:
+		if !c.Distill.SCM() || !c.Distill.LADD() {
+			return nil, errors.New("demo variant scm_ladd needs distill.scm_lambda > 0 and distill.adv_lambda > 0")
+		}
+	case shapes.VariantSCM:
+		c.Distill.AdvLambda = 0
+	case shapes.VariantLADD:
+		c.Distill.ScmLambda = 0
+	default:
+		return nil, fmt.Errorf("demo.variants: unknown variant %q", v)
+	}
+	if err := config.ValidateSections(&c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func variantTitle(v string) string {
+	switch v {
+	case shapes.VariantSCMLADD:
+		return "sCM+LADD"
+	case shapes.VariantSCM:
+		return "sCM only"
+	case shapes.VariantLADD:
+		return "LADD only"
+	}
+	return v
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// pickWinner is the variant whose 1-step student has the best exact accuracy (ties: lower FD).
+func pickWinner(rows []Row) string {
+	best := -1
+	for i, r := range rows {
+		if r.Variant == "" || r.Steps != 1 {
+			continue
+		}
+		if best < 0 || r.Acc.Exact > rows[best].Acc.Exact ||
+			(r.Acc.Exact == rows[best].Acc.Exact && r.FD < rows[best].FD) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return ""
+	}
+	return rows[best].Variant
+}
+
+// ensureShapes makes the shapes shards at data.paths[0] unless shards are there already.
+func ensureShapes(cfg *config.Config, out io.Writer) error {
+	if len(cfg.Data.Paths) == 0 {
+		return errors.New("data.paths: the demo needs a folder for the shapes shards")
+	}
+	dir := cfg.Data.Paths[0]
+	if matches, _ := filepath.Glob(filepath.Join(dir, "shapes-*")); len(matches) > 0 {
+		return nil
+	}
+	fmt.Fprintf(out, "demo: making %d shapes samples in %s\n", cfg.Data.Shapes.NumSamples, dir)
+	return data.MakeShapes(cfg.Data.Shapes, dir)
+}
+
+func toFloat32(f []float64) []float32 {
+	out := make([]float32, len(f))
+	for i, v := range f {
+		out[i] = float32(v)
+	}
+	return out
+}
+
+// latentMSE is the mean squared difference of two latent batches of one shape.
+func latentMSE(a, b *tensors.Tensor) (float64, error) {
+	fa, err := tensors.CopyFlatData[float32](a)
+	if err != nil {
+		return 0, err
+	}
+	fb, err := tensors.CopyFlatData[float32](b)
+	if err != nil {
+		return 0, err
+	}
+	if len(fa) != len(fb) {
+		return 0, fmt.Errorf("latent MSE of batches of %d and %d values", len(fa), len(fb))
+	}
+	var s float64
+	for i := range fa {
+		d := float64(fa[i]) - float64(fb[i])
+		s += d * d
+	}
+	if len(fa) == 0 {
+		return math.NaN(), nil
+	}
+	return s / float64(len(fa)), nil
+}

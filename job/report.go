@@ -1,0 +1,186 @@
+package job
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/image/draw"
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
+
+	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/eval/shapes"
+	"github.com/sprint-distill/sprint/train"
+)
+
+// gridScale enlarges the 32x32 samples in the PNGs (nearest neighbour, so pixels stay exact).
+const gridScale = 4
+
+func slug(s string) string {
+	s = strings.NewReplacer(" ", "_", ",", "", "+", "_", "(", "", ")", "").Replace(strings.ToLower(s))
+	return strings.Trim(s, "_")
+}
+
+func upscale(img image.Image, k int) image.Image {
+	b := img.Bounds()
+	dst := image.NewRGBA(image.Rect(0, 0, b.Dx()*k, b.Dy()*k))
+	draw.NearestNeighbor.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
+	return dst
+}
+
+// writeGrids saves one PNG per row and an overview with every row labelled.
+func writeGrids(dc shapes.DemoConfig, rep *DemoReport) error {
+	gdir := filepath.Join(dc.Dir, "grids")
+	if err := os.MkdirAll(gdir, 0o755); err != nil {
+		return err
+	}
+	for i := range rep.Rows {
+		r := &rep.Rows[i]
+		var big []image.Image
+		for _, im := range r.images {
+			big = append(big, upscale(im, gridScale))
+		}
+		r.Grid = filepath.Join("grids", slug(r.Name)+".png")
+		if err := train.WritePNG(filepath.Join(dc.Dir, r.Grid), train.Grid(big, len(big))); err != nil {
+			return err
+		}
+	}
+	rep.Overview = "overview.png"
+	return train.WritePNG(filepath.Join(dc.Dir, rep.Overview), overview(rep))
+}
+
+// overview draws the rows one under another with their names on the left.
+func overview(rep *DemoReport) image.Image {
+	const labelW, pad = 250, 4
+	if len(rep.Rows) == 0 || len(rep.Rows[0].images) == 0 {
+		return image.NewRGBA(image.Rect(0, 0, 1, 1))
+	}
+	cell := rep.Rows[0].images[0].Bounds().Dx() * gridScale
+	cols := len(rep.Rows[0].images)
+	w := labelW + cols*(cell+pad)
+	h := len(rep.Rows) * (cell + pad)
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(img, img.Bounds(), image.NewUniform(color.RGBA{40, 40, 40, 255}), image.Point{}, draw.Src)
+	d := &font.Drawer{Dst: img, Src: image.NewUniform(color.White), Face: basicfont.Face7x13}
+	for ri, r := range rep.Rows {
+		y := ri * (cell + pad)
+		d.Dot = fixed.P(6, y+cell/2)
+		d.DrawString(r.Name)
+		d.Dot = fixed.P(6, y+cell/2+16)
+		d.DrawString(fmt.Sprintf("exact %.0f%%  FD %.2f", 100*r.Acc.Exact, r.FD))
+		for ci, im := range r.images {
+			big := upscale(im, gridScale)
+			x := labelW + ci*(cell+pad)
+			draw.Draw(img, image.Rect(x, y, x+cell, y+cell), big, image.Point{}, draw.Src)
+		}
+	}
+	return img
+}
+
+// writeReport writes <demo.dir>/report.md: the table, the grids and what the ablation shows.
+func writeReport(cfg *config.Config, rep *DemoReport) error {
+	dc := cfg.Demo
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("# sprint CPU demo: distilling a shapes teacher into a one-step student\n\n")
+	p("Teacher: `%s` (model preset `%s`), sampled by Euler steps of its guided ODE; students: sCM sampler.\n", rep.TeacherAt, cfg.Model.Preset)
+	p("Every row uses the same %d held-out prompts (not training rows) and the same starting noise; ", dc.Prompts)
+	p("guidance w = %.1f (CFG for the teacher, the guidance embedding for the students).\n\n", GuidanceScale(cfg.Distill))
+	p("Distillation: %d global steps per variant (G and D steps both count), batch %d, %s lr %.2g.\n",
+		cfg.Train.MaxSteps, cfg.Data.BatchSize, cfg.Train.Optimizer.Type, cfg.Train.Optimizer.LR)
+	vs := make([]string, 0, len(rep.Trained))
+	for v := range rep.Trained {
+		vs = append(vs, v)
+	}
+	sort.Strings(vs)
+	for _, v := range vs {
+		p("- %s: %s\n", variantTitle(v), rep.Trained[v].Round(time.Second))
+	}
+	p("\nTotal demo time: %s.\n\n", rep.Total.Round(time.Second))
+	p("## Metrics\n\n")
+	p("- **FD**: Fréchet distance to %d held-out real images in a fixed feature space (pooled colour layout, colour-class fractions, pooled edge strength; lower is better).\n", dc.ReferenceImages)
+	p("- **MSE→T%d**: mean squared latent distance to the teacher's %d-step sample from the same noise (how well the ODE is short-cut).\n", maxInt(dc.TeacherSteps), maxInt(dc.TeacherSteps))
+	p("- **object / colour / count / position / exact**: compositional accuracy by an exact detector of the rendered shapes, scored like GenEval (position over the %d%% of prompts that state a relation).\n\n",
+		percentWithPosition(rep))
+	p("| row | FD ↓ | MSE→T ↓ | object | colour | count | position | exact | ms/image |\n")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rep.Rows {
+		name := r.Name
+		if r.Variant != "" && r.Variant == rep.Winner {
+			name = "**" + name + "**"
+		}
+		p("| %s | %.3f | %.4f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f |\n", name, r.FD, r.MSE,
+			100*r.Acc.Object, 100*r.Acc.Color, 100*r.Acc.Count, 100*r.Acc.Position, 100*r.Acc.Exact, r.MsPer)
+	}
+	p("\n%s\n\n", verdict(rep))
+	p("## Samples\n\nThe first %d prompts, every row from the same noise:\n\n", dc.GridPrompts)
+	for i := 0; i < dc.GridPrompts && i < len(rep.Prompts); i++ {
+		p("%d. %s\n", i+1, rep.Prompts[i])
+	}
+	p("\n![overview](%s)\n\n", rep.Overview)
+	for _, r := range rep.Rows {
+		p("**%s**\n\n![%s](%s)\n\n", r.Name, r.Name, r.Grid)
+	}
+	return os.WriteFile(filepath.Join(dc.Dir, "report.md"), []byte(b.String()), 0o644)
+}
+
+// verdict states which variant wins and how the best one-step student compares with the teacher.
+func verdict(rep *DemoReport) string {
+	find := func(variant string, steps int) *Row {
+		for i := range rep.Rows {
+			if rep.Rows[i].Variant == variant && rep.Rows[i].Steps == steps {
+				return &rep.Rows[i]
+			}
+		}
+		return nil
+	}
+	if rep.Winner == "" {
+		return "No student was trained."
+	}
+	w := find(rep.Winner, 1)
+	var parts []string
+	parts = append(parts, fmt.Sprintf("**Ablation:** the one-step %s student wins (exact accuracy %.1f%%, FD %.3f).",
+		variantTitle(rep.Winner), 100*w.Acc.Exact, w.FD))
+	var others []string
+	for _, r := range rep.Rows {
+		if r.Variant != "" && r.Variant != rep.Winner && r.Steps == 1 {
+			others = append(others, fmt.Sprintf("%s %.1f%% / %.3f", variantTitle(r.Variant), 100*r.Acc.Exact, r.FD))
+		}
+	}
+	if len(others) > 0 {
+		parts = append(parts, "Others at one step (exact / FD): "+strings.Join(others, "; ")+".")
+	}
+	t1, tN := find("", 1), (*Row)(nil)
+	for i := range rep.Rows {
+		if rep.Rows[i].Variant == "" && (tN == nil || rep.Rows[i].Steps > tN.Steps) {
+			tN = &rep.Rows[i]
+		}
+	}
+	if t1 != nil && tN != nil {
+		parts = append(parts, fmt.Sprintf("Teacher at 1 step: exact %.1f%%, FD %.3f; teacher at %d steps: exact %.1f%%, FD %.3f.",
+			100*t1.Acc.Exact, t1.FD, tN.Steps, 100*tN.Acc.Exact, tN.FD))
+	}
+	return strings.Join(parts, " ")
+}
+
+func maxInt(xs []int) int {
+	m := 0
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
+}
+
+func percentWithPosition(rep *DemoReport) int {
+	if len(rep.Rows) == 0 || rep.Rows[0].Acc.Images == 0 {
+		return 0
+	}
+	return 100 * rep.Rows[0].Acc.PositionImages / rep.Rows[0].Acc.Images
+}

@@ -215,10 +215,27 @@ func loadTeacher(cfg *config.Config, mcfg model.Config, mayInit bool) (model.Par
 		return model.InitParams(mcfg, model.Teacher, cfg.Train.Seed)
 	}
 	p, err := checkpoints.LoadDiffusers(path, mcfg, model.Teacher)
-	if err != nil {
-		return nil, fmt.Errorf("distill.teacher_weights: %w", err)
+	if err == nil {
+		return p, nil
 	}
-	return p, nil
+	if mayInit && (mcfg.QKNorm || mcfg.CrossNorm) {
+		// Fine-tuning a SANA model that predates QK-norm (§5): load it without the norms and
+		// add them at their reference initialisation (weight 1), so that the network starts as
+		// the pretrained one up to the normalisation.
+		plain := mcfg
+		plain.QKNorm, plain.CrossNorm = false, false
+		if p, err2 := checkpoints.LoadDiffusers(path, plain, model.Teacher); err2 == nil {
+			norms, err3 := model.InitParamsFor(mcfg, model.Teacher, cfg.Train.Seed, func(name string) bool { return p[name] == nil })
+			if err3 != nil {
+				return nil, err3
+			}
+			for k, v := range norms {
+				p[k] = v
+			}
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("distill.teacher_weights: %w", err)
 }
 
 // checkDataMatchesModel compares the shards' latent and caption shapes with the model's.

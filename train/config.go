@@ -43,11 +43,6 @@ type Config struct {
 	Seed int64 `mapstructure:"seed"`
 	// PhaseRatio is the number of consecutive G and D steps per cycle (1:1 in the reference).
 	PhaseRatio PhaseRatio `mapstructure:"phase_ratio"`
-	// Precision is the compute dtype of the networks: "float32" or "bfloat16". Weights and
-	// optimizer states stay in float32.
-	Precision string `mapstructure:"precision"`
-	// GradCheckpointing recomputes activations in the backward pass instead of storing them.
-	GradCheckpointing bool `mapstructure:"grad_checkpointing"`
 	// NaNSkipLimit is how many consecutive skipped (non-finite) steps end the run with an error.
 	NaNSkipLimit int `mapstructure:"nan_skip_limit"`
 }
@@ -152,7 +147,6 @@ func DefaultConfig() Config {
 		LogEvery:        20,
 		Seed:            42,
 		PhaseRatio:      PhaseRatio{G: 1, D: 1},
-		Precision:       "float32",
 		NaNSkipLimit:    100,
 	}
 }
@@ -237,11 +231,6 @@ func (c Config) Validate() error {
 	}
 	if c.PhaseRatio.D < 0 {
 		bad("phase_ratio.d", "must be >= 0, got %d", c.PhaseRatio.D)
-	}
-	switch c.Precision {
-	case "float32", "bfloat16":
-	default:
-		bad("precision", "must be float32 or bfloat16, got %q", c.Precision)
 	}
 	if c.NaNSkipLimit < 1 {
 		bad("nan_skip_limit", "must be >= 1, got %d", c.NaNSkipLimit)

@@ -43,7 +43,16 @@ func FrechetDistance(a, b *Stats) (float64, error) {
 		tr1 += a.Sigma[i*d+i]
 		tr2 += b.Sigma[i*d+i]
 	}
-	trSqrt, err := traceSqrtProduct(a.Sigma, b.Sigma, d, 0)
+	var trSqrt float64
+	var err error
+	switch {
+	case a.factor != nil:
+		trSqrt, err = traceSqrtLowRank(a.factor, b.Sigma, d)
+	case b.factor != nil:
+		trSqrt, err = traceSqrtLowRank(b.factor, a.Sigma, d)
+	default:
+		trSqrt, err = traceSqrtProduct(a.Sigma, b.Sigma, d, 0)
+	}
 	if err != nil || math.IsNaN(trSqrt) || math.IsInf(trSqrt, 0) {
 		trSqrt, err = traceSqrtProduct(a.Sigma, b.Sigma, d, fallbackEpsilon)
 		if err != nil {
@@ -54,6 +63,36 @@ func FrechetDistance(a, b *Stats) (float64, error) {
 		}
 	}
 	return diff2 + tr1 + tr2 - 2*trSqrt, nil
+}
+
+// traceSqrtLowRank returns tr √(Σ1Σ2) for Σ1 = AAᵀ (A is D×N, N small): the non-zero eigenvalues
+// of Σ1Σ2 are those of the N×N matrix AᵀΣ2A.
+func traceSqrtLowRank(a *mat.Dense, sigma2 []float64, d int) (float64, error) {
+	_, n := a.Dims()
+	s2 := mat.NewDense(d, d, nil)
+	for i := 0; i < d; i++ {
+		for j := 0; j < d; j++ {
+			s2.Set(i, j, (sigma2[i*d+j]+sigma2[j*d+i])/2)
+		}
+	}
+	var t, m mat.Dense
+	t.Mul(s2, a)
+	m.Mul(a.T(), &t)
+	sym := mat.NewSymDense(n, nil)
+	for i := 0; i < n; i++ {
+		for j := i; j < n; j++ {
+			sym.SetSym(i, j, (m.At(i, j)+m.At(j, i))/2)
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(sym, false) {
+		return 0, errors.New("eigendecomposition of the low-rank covariance product failed")
+	}
+	var tr float64
+	for _, v := range eig.Values(nil) {
+		tr += math.Sqrt(math.Max(v, 0))
+	}
+	return tr, nil
 }
 
 // symmetric returns (S+Sᵀ)/2 + eps·I.

@@ -17,6 +17,10 @@ type Stats struct {
 	N     int       // number of samples; 0 when unknown (loaded from a file)
 	Mu    []float64 // [Dim]
 	Sigma []float64 // [Dim*Dim], row-major
+
+	// factor, when N <= Dim, is the D×N matrix A of centred samples / √(N−1), so Sigma = A·Aᵀ; it
+	// lets the Fréchet distance of few samples work in N×N instead of D×D. Not saved.
+	factor *mat.Dense
 }
 
 // Accumulator gathers features one batch at a time without keeping them. It accumulates sums around
@@ -29,6 +33,7 @@ type Accumulator struct {
 	outer   *mat.SymDense
 	pending *mat.Dense
 	rows    int
+	kept    [][]float64 // shifted samples, kept while n <= dim (for the low-rank factor)
 }
 
 const accumulateRows = 256
@@ -61,6 +66,11 @@ func (a *Accumulator) Add(f []float32) error {
 		}
 		row[i] = d
 		a.sum[i] += d
+	}
+	if a.n < a.dim {
+		a.kept = append(a.kept, append([]float64(nil), row...))
+	} else {
+		a.kept = nil
 	}
 	a.rows++
 	a.n++
@@ -97,6 +107,15 @@ func (a *Accumulator) Stats() (*Stats, error) {
 			v := (a.outer.At(i, j) - n*m[i]*m[j]) / (n - 1)
 			s.Sigma[i*a.dim+j] = v
 			s.Sigma[j*a.dim+i] = v
+		}
+	}
+	if a.kept != nil && len(a.kept) == a.n {
+		s.factor = mat.NewDense(a.dim, a.n, nil)
+		scale := 1 / math.Sqrt(n-1)
+		for k, row := range a.kept {
+			for i, v := range row {
+				s.factor.Set(i, k, (v-m[i])*scale)
+			}
 		}
 	}
 	return s, nil

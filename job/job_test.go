@@ -1,0 +1,299 @@
+package job
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/gobackend"
+	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/sprint-distill/sprint/checkpoints"
+	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/data"
+	"github.com/sprint-distill/sprint/distill"
+	"github.com/sprint-distill/sprint/model"
+	"github.com/sprint-distill/sprint/train"
+)
+
+func backend(t testing.TB) compute.Backend {
+	t.Helper()
+	b, err := gobackend.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Finalize)
+	return b
+}
+
+// tinyConfig is a teacher-training config on a small shapes dataset with the tiny model preset.
+func tinyConfig(t *testing.T, dir string) *config.Config {
+	t.Helper()
+	cfg, err := config.Load("", []string{
+		"model.preset=tiny",
+		"data.paths=[" + filepath.Join(dir, "shapes") + "]",
+		"data.batch_size=4",
+		"data.shapes.num_samples=48",
+		"data.shapes.image_size=16",
+		"data.shapes.max_objects=2",
+		"train.batch_size=4",
+		"train.max_steps=3",
+		"train.optimizer.type=adamw",
+		"train.optimizer.lr=1e-3",
+		"train.optimizer.betas=[0.9,0.99]",
+		"train.optimizer.eps=[1e-8]",
+		"train.auto_lr=none",
+		"train.lr_schedule.warmup_steps=0",
+		"train.checkpoint_every=2",
+		"train.validate_every=2",
+		"train.log_every=1",
+		"train.run_dir=" + filepath.Join(dir, "runs"),
+		"distill.head_block_ids=[0,1]",
+		"distill.cfg_scales=[2.0]",
+		"distill.tangent_warmup_steps=2",
+		"log.tensorboard=false",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := data.MakeShapes(cfg.Data.Shapes, cfg.Data.Paths[0]); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestTeacherThenDistill trains a tiny teacher for a few steps, exports it, distils a student
+// from the export with sCM+LADD, resumes the distillation, and checks the run folders.
+func TestTeacherThenDistill(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyConfig(t, dir)
+	b := backend(t)
+	ctx := context.Background()
+	var console bytes.Buffer
+
+	tj, err := New(ctx, b, cfg, Teacher, Options{Console: &console})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tj.Execute(ctx)
+	tj.Close()
+	if err != nil || res.Outcome != train.OutcomeCompleted || res.GlobalStep != 3 {
+		t.Fatalf("teacher run: %+v, %v\n%s", res, err, console.String())
+	}
+	export := tj.ExportDir()
+	for _, f := range []string{checkpoints.DiffusersWeightsFile, checkpoints.DiffusersConfigFile} {
+		if _, err := os.Stat(filepath.Join(export, f)); err != nil {
+			t.Fatalf("teacher export: %v", err)
+		}
+	}
+	for _, f := range []string{"config.yaml", "metrics.jsonl", "train.log"} {
+		if _, err := os.Stat(filepath.Join(tj.Run.Dir(), f)); err != nil {
+			t.Fatalf("run folder: %v", err)
+		}
+	}
+	if grids, _ := filepath.Glob(filepath.Join(tj.Run.Dir(), "samples", "*teacher_20step.png")); len(grids) == 0 {
+		t.Fatalf("no teacher validation grid in %s/samples", tj.Run.Dir())
+	}
+
+	// Distil from the exported teacher; 2 steps, then resume to 4.
+	dcfg := *cfg
+	dcfg.Distill.TeacherWeights = export
+	dcfg.Train.Name = "distill"
+	dcfg.Train.MaxSteps = 2
+	dj, err := New(ctx, b, &dcfg, Distill, Options{Console: &console})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := dj.Execute(ctx); err != nil || res.Outcome != train.OutcomeCompleted {
+		t.Fatalf("distill run: %+v %v\n%s", res, err, console.String())
+	}
+	dj.Close()
+	teacher, err := checkpoints.LoadDiffusers(export, cfg.Model, model.Teacher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dcfg.Train.MaxSteps = 4
+	dj, err = New(ctx, b, &dcfg, Distill, Options{Console: &console, Resume: "latest", AllowConfigChange: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = dj.Execute(ctx)
+	if err != nil || res.GlobalStep != 4 {
+		t.Fatalf("resumed distill: %+v %v\n%s", res, err, console.String())
+	}
+	groups := dj.Run.Groups()
+	dj.Close()
+	// The teacher is frozen: bitwise what was loaded.
+	for name, want := range teacher {
+		if !tensorsEqual(groups[distill.TeacherGroup][name], want) {
+			t.Fatalf("teacher tensor %s changed during distillation", name)
+		}
+	}
+	// The student moved away from its teacher initialisation.
+	moved := false
+	for name, s := range groups[distill.StudentGroup] {
+		if tt, ok := teacher[name]; ok && !tensorsEqual(s, tt) {
+			moved = true
+		}
+	}
+	if !moved {
+		t.Fatal("no student weight changed in 4 distillation steps")
+	}
+	if _, err := os.Stat(filepath.Join(dj.ExportDir(), checkpoints.DiffusersConfigFile)); err != nil {
+		t.Fatalf("student export: %v", err)
+	}
+	if !strings.Contains(console.String(), "[d]") || !strings.Contains(console.String(), "g loss") {
+		t.Fatalf("progress lines lack the phases:\n%s", console.String())
+	}
+}
+
+func tensorsEqual(a, b *tensors.Tensor) bool {
+	if a == nil || b == nil || !a.Shape().Equal(b.Shape()) {
+		return false
+	}
+	return bytes.Equal(rawBytes(a), rawBytes(b))
+}
+
+func rawBytes(t *tensors.Tensor) []byte {
+	var out []byte
+	_ = t.ConstBytes(func(b []byte) { out = append([]byte(nil), b...) })
+	return out
+}
+
+// TestSourceResume: a source restored to a saved position yields the batches that followed it.
+func TestSourceResume(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyConfig(t, dir)
+	r, err := cfg.Data.Open(0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	null, err := NullEmbedding(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, err := newSource(ctx, r, null)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for range 5 { // 12 batches an epoch: restore mid-epoch and read across the boundary
+		if _, err := a.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pos := a.Position()
+	var want [][]byte
+	for range 10 {
+		bt, err := a.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, rawBytes(bt[distill.BatchLatent]))
+		if bt[distill.NullEmbedding] == nil {
+			t.Fatal("batch lacks the null embedding")
+		}
+	}
+	b, err := newSource(ctx, r, null)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Restore(pos); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		bt, err := b.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(rawBytes(bt[distill.BatchLatent]), want[i]) {
+			t.Fatalf("batch %d after restore differs", i)
+		}
+	}
+	if err := b.Restore([]byte(`{"epoch":`)); err == nil {
+		t.Fatal("a corrupt position was accepted")
+	}
+}
+
+// TestFineTuneAddsQKNorm: a teacher saved without QK-norm loads into a QK-norm config for
+// fine-tuning, with the norms at weight 1 and every other tensor as saved.
+func TestFineTuneAddsQKNorm(t *testing.T) {
+	dir := t.TempDir()
+	cfg := tinyConfig(t, dir)
+	plain := cfg.Model
+	plain.QKNorm, plain.CrossNorm = false, false
+	p, err := model.InitParams(plain, model.Teacher, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := filepath.Join(dir, "plain")
+	if err := checkpoints.ExportDiffusers(exp, plain, p, checkpoints.ExportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c := *cfg
+	c.Distill.TeacherWeights = exp
+	got, err := loadTeacher(&c, cfg.Model, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	norms := 0
+	for name, v := range got {
+		if old, ok := p[name]; ok {
+			if !tensorsEqual(old, v) {
+				t.Fatalf("%s changed on load", name)
+			}
+			continue
+		}
+		norms++
+		for _, x := range tensors.MustCopyFlatData[float32](v) {
+			if x != 1 {
+				t.Fatalf("new norm %s = %v, want 1", name, x)
+			}
+		}
+	}
+	if norms == 0 || len(got) != len(model.ParamSpecs(mustResolve(t, cfg.Model), model.Teacher)) {
+		t.Fatalf("added %d norms; %d tensors", norms, len(got))
+	}
+	// A distillation never silently adds weights.
+	if _, err := loadTeacher(&c, cfg.Model, false); err == nil {
+		t.Fatal("distillation accepted a teacher without QK-norm weights")
+	}
+}
+
+func mustResolve(t *testing.T, c model.Config) model.Config {
+	r, err := c.Resolved()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestVariantConfig(t *testing.T) {
+	cfg := config.Default()
+	for _, c := range []struct {
+		v        string
+		scm, adv float64
+	}{{"scm_ladd", 1, 0.5}, {"scm", 1, 0}, {"ladd", 0, 0.5}} {
+		vc, err := variantConfig(&cfg, c.v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if vc.Distill.ScmLambda != c.scm || vc.Distill.AdvLambda != c.adv || vc.Train.Name != cfg.Train.Name+"_"+c.v {
+			t.Fatalf("%s: %+v", c.v, vc.Distill)
+		}
+	}
+	if _, err := variantConfig(&cfg, "gan"); err == nil {
+		t.Fatal("unknown variant accepted")
+	}
+	if !reflect.DeepEqual(cfg, config.Default()) {
+		t.Fatal("variantConfig modified its input")
+	}
+}

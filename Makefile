@@ -10,7 +10,7 @@ BIN     := bin/sprint
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test test-short bench lint demo clean linux-amd64
+.PHONY: build test test-short bench lint demo teacher clean linux-amd64
 
 build:
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sprint
@@ -31,6 +31,18 @@ bench:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+
+# The main job: distil the shipped shapes teacher on CPU (sCM+LADD and its ablations) and write
+# runs/demo/report.md with PNG grids and metrics.
+demo: build
+	$(BIN) demo --config configs/demo.yaml
+
+# Reproduce the shipped teacher (assets/teacher_shapes) from scratch.
+teacher: build
+	$(BIN) data make-shapes runs/data/shapes --config configs/teacher_shapes.yaml
+	$(BIN) train-teacher --config configs/teacher_shapes.yaml
+	mkdir -p assets/teacher_shapes
+	cp runs/teacher_shapes/export/teacher/* assets/teacher_shapes/
 
 clean:
 	rm -rf bin

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/distill"
+	"github.com/sprint-distill/sprint/eval"
 	"github.com/sprint-distill/sprint/eval/shapes"
 	"github.com/sprint-distill/sprint/model"
 	"github.com/sprint-distill/sprint/train"
@@ -19,6 +20,7 @@ type Config struct {
 	Train   train.Config      `mapstructure:"train"`
 	Distill distill.Config    `mapstructure:"distill"`
 	Log     train.LogConfig   `mapstructure:"log"`
+	Eval    eval.Config       `mapstructure:"eval"`
 	Demo    shapes.DemoConfig `mapstructure:"demo"`
 }
 
@@ -30,6 +32,7 @@ func Default() Config {
 		Train:   train.DefaultConfig(),
 		Distill: distill.DefaultConfig(),
 		Log:     train.DefaultLogConfig(),
+		Eval:    eval.DefaultConfig(),
 		Demo:    shapes.DefaultDemoConfig(),
 	}
 }

@@ -153,10 +153,14 @@ func decodeValue(fv reflect.Value, raw any, key string, t *tree) error {
 		list, ok := raw.([]any)
 		if !ok {
 			if raw == nil {
-				fv.Set(reflect.MakeSlice(fv.Type(), 0, 0))
+				fv.Set(reflect.Zero(fv.Type()))
 				return nil
 			}
 			return bad("a list of " + kindName(fv.Type().Elem()))
+		}
+		if len(list) == 0 {
+			fv.Set(reflect.Zero(fv.Type())) // [] and a missing list are the same config: nil
+			return nil
 		}
 		out := reflect.MakeSlice(fv.Type(), len(list), len(list))
 		for i, e := range list {

@@ -43,8 +43,9 @@ type ShapesConfig struct {
 	ImageSize int `mapstructure:"image_size"`
 	// Seed fixes the scenes: sample i depends only on (seed, image size, object counts, i).
 	Seed int `mapstructure:"seed"`
-	// MinObjects and MaxObjects bound the number of shapes per image (1..6).
+	// MinObjects is the least number of shapes per image (1..6).
 	MinObjects int `mapstructure:"min_objects"`
+	// MaxObjects is the largest number of shapes per image (MinObjects..6).
 	MaxObjects int `mapstructure:"max_objects"`
 	// Patch is the space-to-depth factor of the latent: (3*patch², size/patch, size/patch).
 	Patch int `mapstructure:"patch"`

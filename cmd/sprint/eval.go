@@ -54,13 +54,11 @@ func (f *evalFlags) add(cmd *cobra.Command) {
 
 // load resolves the eval section: defaults, the config file, SPRINT_EVAL_* variables, --set, then flags.
 func (f *evalFlags) load() (eval.Config, error) {
-	doc := struct {
-		Eval eval.Config `mapstructure:"eval"`
-	}{Eval: eval.DefaultConfig()}
-	if err := config.LoadInto(&doc, f.configPath, config.Options{Set: f.sets, Env: os.Environ()}); err != nil {
+	cfg, err := config.Load(f.configPath, f.sets)
+	if err != nil {
 		return eval.Config{}, err
 	}
-	c := doc.Eval
+	c := cfg.Eval
 	if f.inception != "" {
 		c.InceptionWeights = f.inception
 	}

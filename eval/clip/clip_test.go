@@ -188,9 +188,9 @@ func TestTokenizerFileLayoutsAgree(t *testing.T) {
 
 func TestClean(t *testing.T) {
 	for in, want := range map[string]string{
-		"  Hello\t\nWORLD  ":          "hello world",
-		"“quoted” ‘single’":           "\"quoted\" 'single'",
-		"ﬁne ＡＢＣ":                     "fine abc",
+		"  Hello\t\nWORLD  ":           "hello world",
+		"“quoted” ‘single’":            "\"quoted\" 'single'",
+		"ﬁne ＡＢＣ":                      "fine abc",
 		"a &amp;lt;b&amp;gt; c\u3000d": "a <b> c d",
 	} {
 		if got := Clean(in); got != want {

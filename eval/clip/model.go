@@ -102,20 +102,20 @@ func layerKeys(w int) map[string][]int {
 func (c Config) ExpectedShapes() map[string][]int {
 	g := c.grid()
 	m := map[string][]int{
-		"vision_model.embeddings.class_embedding":          {c.VisionWidth},
-		"vision_model.embeddings.patch_embedding.weight":   {c.VisionWidth, 3, c.PatchSize, c.PatchSize},
+		"vision_model.embeddings.class_embedding":           {c.VisionWidth},
+		"vision_model.embeddings.patch_embedding.weight":    {c.VisionWidth, 3, c.PatchSize, c.PatchSize},
 		"vision_model.embeddings.position_embedding.weight": {g*g + 1, c.VisionWidth},
-		"vision_model.pre_layrnorm.weight":                 {c.VisionWidth},
-		"vision_model.pre_layrnorm.bias":                   {c.VisionWidth},
-		"vision_model.post_layernorm.weight":               {c.VisionWidth},
-		"vision_model.post_layernorm.bias":                 {c.VisionWidth},
-		"visual_projection.weight":                         {c.EmbedDim, c.VisionWidth},
-		"text_model.embeddings.token_embedding.weight":     {c.VocabSize, c.TextWidth},
-		"text_model.embeddings.position_embedding.weight":  {c.ContextLength, c.TextWidth},
-		"text_model.final_layer_norm.weight":               {c.TextWidth},
-		"text_model.final_layer_norm.bias":                 {c.TextWidth},
-		"text_projection.weight":                           {c.EmbedDim, c.TextWidth},
-		"logit_scale":                                      {},
+		"vision_model.pre_layrnorm.weight":                  {c.VisionWidth},
+		"vision_model.pre_layrnorm.bias":                    {c.VisionWidth},
+		"vision_model.post_layernorm.weight":                {c.VisionWidth},
+		"vision_model.post_layernorm.bias":                  {c.VisionWidth},
+		"visual_projection.weight":                          {c.EmbedDim, c.VisionWidth},
+		"text_model.embeddings.token_embedding.weight":      {c.VocabSize, c.TextWidth},
+		"text_model.embeddings.position_embedding.weight":   {c.ContextLength, c.TextWidth},
+		"text_model.final_layer_norm.weight":                {c.TextWidth},
+		"text_model.final_layer_norm.bias":                  {c.TextWidth},
+		"text_projection.weight":                            {c.EmbedDim, c.TextWidth},
+		"logit_scale":                                       {},
 	}
 	for i := 0; i < c.VisionLayers; i++ {
 		for k, s := range layerKeys(c.VisionWidth) {

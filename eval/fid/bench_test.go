@@ -10,7 +10,7 @@ import (
 // test backend; it reports images/s.
 func BenchmarkInceptionFeatures(b *testing.B) {
 	net := sharedNet(b)
-	const batch = 2
+	const batch = 8
 	imgs := make([]*imaging.Float, batch)
 	for i := range imgs {
 		imgs[i] = randomImage(uint64(i), InputSize)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sprint-distill/sprint/eval/imaging"
 	"github.com/sprint-distill/sprint/eval/internal/gmx"
+	"github.com/sprint-distill/sprint/eval/internal/stfile"
 )
 
 func backend(t testing.TB) compute.Backend {
@@ -306,6 +307,36 @@ func TestExpectedKeysAndLoading(t *testing.T) {
 	}
 	if _, err := LoadWeights(filepath.Join(dir, "nope.safetensors")); err == nil || !strings.Contains(err.Error(), "pt_inception-2015-12-05") {
 		t.Fatalf("missing file error should say where to get the weights: %v", err)
+	}
+
+	// pytorch-fid's InceptionV3 wrapper names (blocks.N.M...) load too; a missing tensor is named.
+	src, _ := stfile.Open(path)
+	var renamed []stfile.Tensor
+	for _, name := range src.Names() {
+		data, shape, _ := src.Float32(name)
+		if name == "Mixed_6c.branch7x7_2.bn.running_mean" || strings.HasPrefix(name, "fc.") {
+			continue
+		}
+		for to, from := range wrapperPrefixes {
+			if strings.HasPrefix(name, from+".") {
+				name = to + name[len(from):]
+			}
+		}
+		renamed = append(renamed, stfile.Tensor{Name: name, Shape: shape, Data: data})
+	}
+	src.Close()
+	wrapped := filepath.Join(dir, "wrapped.safetensors")
+	if err := stfile.Write(wrapped, renamed); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadWeights(wrapped)
+	if err == nil || !strings.Contains(err.Error(), "Mixed_6c.branch7x7_2.bn.running_mean") || strings.Contains(err.Error(), "fc.") {
+		t.Fatalf("missing key error: %v", err)
+	}
+	renamed = append(renamed, stfile.Tensor{Name: "blocks.2.5.branch7x7_2.bn.running_mean", Shape: []int{160}, Data: make([]float32, 160)})
+	stfile.Write(wrapped, renamed)
+	if got, err := LoadWeights(wrapped); err != nil || got.Units["Mixed_7c.branch_pool"].Var[5] != w.Units["Mixed_7c.branch_pool"].Var[5] {
+		t.Fatalf("wrapper names: %v", err)
 	}
 }
 

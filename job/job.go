@@ -106,7 +106,7 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 		if err != nil {
 			return nil, err
 		}
-		p, err := train.NewPhase(backend, cfg.Train, train.PhaseSpec{
+		p, err := train.NewPhase(backend, singlePhase(cfg.Train), train.PhaseSpec{
 			Name: "teacher", Loss: loss, Trainable: distill.TeacherGroup, Repeat: 1, Generator: true})
 		if err != nil {
 			return nil, err
@@ -162,7 +162,11 @@ func distillPhases(backend compute.Backend, cfg *config.Config, mcfg model.Confi
 	}
 	groups[distill.TeacherGroup] = train.Group(teacher)
 	groups[distill.StudentGroup] = train.Group(student)
-	dcfg := cfg.Distill.WithPhaseRatio(cfg.Train.PhaseRatio.G, cfg.Train.PhaseRatio.D)
+	tcfg := cfg.Train
+	if !cfg.Distill.LADD() {
+		tcfg = singlePhase(tcfg)
+	}
+	dcfg := cfg.Distill.WithPhaseRatio(tcfg.PhaseRatio.G, tcfg.PhaseRatio.D)
 	gLoss, err := distill.GeneratorLoss(dcfg, mcfg)
 	if err != nil {
 		return nil, err
@@ -179,7 +183,7 @@ func distillPhases(backend compute.Backend, cfg *config.Config, mcfg model.Confi
 		gFrozen = append(gFrozen, distill.HeadsGroup)
 		buffers = HeadsStateGroup
 	}
-	g, err := train.NewPhase(backend, cfg.Train, train.PhaseSpec{
+	g, err := train.NewPhase(backend, tcfg, train.PhaseSpec{
 		Name: "g", Loss: gLoss, Trainable: distill.StudentGroup, Frozen: gFrozen, Buffers: buffers,
 		Repeat: cfg.Train.PhaseRatio.G, Generator: true})
 	if err != nil {
@@ -191,7 +195,7 @@ func distillPhases(backend compute.Backend, cfg *config.Config, mcfg model.Confi
 		if err != nil {
 			return nil, err
 		}
-		d, err := train.NewPhase(backend, cfg.Train, train.PhaseSpec{
+		d, err := train.NewPhase(backend, tcfg, train.PhaseSpec{
 			Name: "d", Loss: dLoss, Trainable: distill.HeadsGroup,
 			Frozen: []string{distill.TeacherGroup, distill.StudentGroup}, Buffers: HeadsStateGroup,
 			Repeat: cfg.Train.PhaseRatio.D})
@@ -201,6 +205,14 @@ func distillPhases(backend compute.Backend, cfg *config.Config, mcfg model.Confi
 		phases = append(phases, d)
 	}
 	return phases, nil
+}
+
+// singlePhase is the train config of a run with one phase: every global step is a scheduler
+// step, so the LR schedule (a cosine's length) and the generator-step counter must not assume
+// the G:D alternation of train.phase_ratio.
+func singlePhase(c train.Config) train.Config {
+	c.PhaseRatio.D = 0
+	return c
 }
 
 // loadTeacher reads distill.teacher_weights (diffusers layout); a teacher job without weights

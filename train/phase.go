@@ -48,7 +48,9 @@ type PhaseSpec struct {
 }
 
 // NewPhase builds a phase from the `train:` config: its optimizer (optimizer.*), clipping
-// (grad_clip) and learning rate (optimizer.lr after auto_lr, with lr_schedule).
+// (grad_clip) and learning rate (optimizer.lr after auto_lr, with lr_schedule). The length of
+// a cosine schedule comes from cfg.PhaseRatio, which must describe the phases the run really
+// has: a run with one phase passes a config with PhaseRatio.D = 0.
 func NewPhase(backend compute.Backend, cfg Config, spec PhaseSpec) (Phase, error) {
 	if spec.Loss == nil {
 		return Phase{}, fmt.Errorf("phase %q: no loss function", spec.Name)

@@ -5,10 +5,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/sprint-distill/sprint/checkpoints"
+	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/model"
+	"github.com/sprint-distill/sprint/train"
 )
 
 func init() { register(newCheckpointCmd) }
@@ -70,7 +75,56 @@ PATH is a checkpoint file, a checkpoints folder or a run folder (its latest chec
 			return nil
 		},
 	}
-	cmd.AddCommand(inspect, list)
+	cmd.AddCommand(inspect, list, newCheckpointExportCmd())
+	return cmd
+}
+
+// newCheckpointExportCmd exports one network of a run checkpoint in the diffusers layout.
+func newCheckpointExportCmd() *cobra.Command {
+	var group, out, dtype string
+	cmd := &cobra.Command{
+		Use:   "export CHECKPOINT|RUN_DIR --out DIR [--group student]",
+		Short: "Write one network of a run checkpoint (student, teacher, ema_student) as a diffusers folder",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return fmt.Errorf("--out is required")
+			}
+			path := args[0]
+			if isDirPath(path) {
+				var err error
+				if path, err = checkpoints.Resolve("latest", filepath.Join(path, "checkpoints")); err != nil {
+					return err
+				}
+			}
+			ck, err := checkpoints.Load(path)
+			if err != nil {
+				return err
+			}
+			mcfg, err := checkpointModelConfig(ck.ConfigYAML)
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			params := model.Params{}
+			prefix := group + train.GroupSeparator
+			for name, t := range ck.Tensors {
+				if strings.HasPrefix(name, prefix) {
+					params[strings.TrimPrefix(name, prefix)] = t
+				}
+			}
+			if len(params) == 0 {
+				return fmt.Errorf("%s: no group %q in the checkpoint (see sprint checkpoint inspect)", path, group)
+			}
+			if err := checkpoints.ExportDiffusers(out, mcfg, params, checkpoints.ExportOptions{DType: dtype}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "exported %s (%d tensors) of %s to %s\n", group, len(params), path, out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&group, "group", "student", "the group to export: student, teacher or ema_student")
+	cmd.Flags().StringVar(&out, "out", "", "output folder (diffusion_pytorch_model.safetensors + config.json)")
+	cmd.Flags().StringVar(&dtype, "dtype", "", "stored dtype: float32, bfloat16 or float16 (default: as trained)")
 	return cmd
 }
 
@@ -78,4 +132,36 @@ PATH is a checkpoint file, a checkpoints folder or a run folder (its latest chec
 func isDirPath(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
+}
+
+// checkpointModelConfig reads the model: section of a checkpoint's config. Only that section is
+// decoded (strictly), so checkpoints written by a sprint with other keys elsewhere still export.
+func checkpointModelConfig(configYAML []byte) (model.Config, error) {
+	var doc map[string]any
+	if err := yaml.Unmarshal(configYAML, &doc); err != nil {
+		return model.Config{}, fmt.Errorf("the checkpoint's config: %w", err)
+	}
+	section, err := yaml.Marshal(map[string]any{"model": doc["model"]})
+	if err != nil {
+		return model.Config{}, err
+	}
+	tmp, err := os.CreateTemp("", "sprint-model-*.yaml")
+	if err != nil {
+		return model.Config{}, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(section); err != nil {
+		tmp.Close()
+		return model.Config{}, err
+	}
+	if err := tmp.Close(); err != nil {
+		return model.Config{}, err
+	}
+	out := struct {
+		Model model.Config `mapstructure:"model"`
+	}{Model: model.DefaultConfig()}
+	if err := config.LoadInto(&out, tmp.Name(), config.Options{}); err != nil {
+		return model.Config{}, fmt.Errorf("the checkpoint's model section: %w", err)
+	}
+	return out.Model, out.Model.Validate()
 }

@@ -187,7 +187,7 @@ func Demo(ctx context.Context, backend compute.Backend, cfg *config.Config, opts
 		if err != nil {
 			return nil, fmt.Errorf("variant %s: %w", v, err)
 		}
-		res, err := j.Run.Execute(ctx)
+		res, err := j.Execute(ctx) // also exports the student to <run>/export/student
 		student := model.Params(j.Run.Groups()[distill.StudentGroup])
 		j.Close()
 		if err != nil {

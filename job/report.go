@@ -28,7 +28,8 @@ func slug(s string) string {
 	return strings.Trim(s, "_")
 }
 
-func upscale(img image.Image, k int) image.Image {
+// Upscale enlarges an image k times with nearest-neighbour sampling, so that pixels stay exact.
+func Upscale(img image.Image, k int) image.Image {
 	b := img.Bounds()
 	dst := image.NewRGBA(image.Rect(0, 0, b.Dx()*k, b.Dy()*k))
 	draw.NearestNeighbor.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
@@ -45,7 +46,7 @@ func writeGrids(dc shapes.DemoConfig, rep *DemoReport) error {
 		r := &rep.Rows[i]
 		var big []image.Image
 		for _, im := range r.images {
-			big = append(big, upscale(im, gridScale))
+			big = append(big, Upscale(im, gridScale))
 		}
 		r.Grid = filepath.Join("grids", slug(r.Name)+".png")
 		if err := train.WritePNG(filepath.Join(dc.Dir, r.Grid), train.Grid(big, len(big))); err != nil {
@@ -76,7 +77,7 @@ func overview(rep *DemoReport) image.Image {
 		d.Dot = fixed.P(6, y+cell/2+16)
 		d.DrawString(fmt.Sprintf("exact %.0f%%  FD %.2f", 100*r.Acc.Exact, r.FD))
 		for ci, im := range r.images {
-			big := upscale(im, gridScale)
+			big := Upscale(im, gridScale)
 			x := labelW + ci*(cell+pad)
 			draw.Draw(img, image.Rect(x, y, x+cell, y+cell), big, image.Point{}, draw.Src)
 		}

@@ -29,7 +29,7 @@ func vcsRevision() string {
 	if !ok {
 		return "no build info"
 	}
-	rev, dirty := "unknown revision", ""
+	rev, dirty := "no VCS stamp", ""
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":

@@ -119,7 +119,7 @@ func relationHolds(wg []group, match func(group) *group) bool {
 // images whose caption states a relation.
 type Accuracy struct {
 	Object, Color, Count, Position, Exact float64
-	Images, PositionImages              int
+	Images, PositionImages                int
 }
 
 // Aggregate averages per-image results.

@@ -72,6 +72,11 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 	if err != nil {
 		return nil, err
 	}
+	// train.batch_size is the global batch auto_lr scales by; this process is the only rank.
+	if cfg.Train.BatchSize != cfg.Data.BatchSize {
+		return nil, fmt.Errorf("train.batch_size (%d, the global batch) must equal data.batch_size (%d, per rank) "+
+			"times the number of ranks (1 here)", cfg.Train.BatchSize, cfg.Data.BatchSize)
+	}
 	j = &Job{Kind: kind, Config: cfg, model: mcfg}
 	defer func() {
 		if err != nil {

@@ -111,12 +111,10 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 		if err != nil {
 			return nil, err
 		}
-		p, err := train.NewPhase(backend, singlePhase(cfg.Train), train.PhaseSpec{
-			Name: "teacher", Loss: loss, Trainable: distill.TeacherGroup, Repeat: 1, Generator: true})
-		if err != nil {
+		if phases, err = train.NewPhases(backend, cfg.Train, train.PhaseSpec{
+			Name: "teacher", Loss: loss, Trainable: distill.TeacherGroup, Repeat: 1, Generator: true}); err != nil {
 			return nil, err
 		}
-		phases = append(phases, p)
 	case Distill:
 		if phases, err = distillPhases(backend, cfg, mcfg, groups); err != nil {
 			return nil, err
@@ -167,11 +165,7 @@ func distillPhases(backend compute.Backend, cfg *config.Config, mcfg model.Confi
 	}
 	groups[distill.TeacherGroup] = train.Group(teacher)
 	groups[distill.StudentGroup] = train.Group(student)
-	tcfg := cfg.Train
-	if !cfg.Distill.LADD() {
-		tcfg = singlePhase(tcfg)
-	}
-	dcfg := cfg.Distill.WithPhaseRatio(tcfg.PhaseRatio.G, tcfg.PhaseRatio.D)
+	dcfg := cfg.Distill.WithPhaseRatio(cfg.Train.PhaseRatio.G, cfg.Train.PhaseRatio.D)
 	gLoss, err := distill.GeneratorLoss(dcfg, mcfg)
 	if err != nil {
 		return nil, err
@@ -188,36 +182,20 @@ func distillPhases(backend compute.Backend, cfg *config.Config, mcfg model.Confi
 		gFrozen = append(gFrozen, distill.HeadsGroup)
 		buffers = HeadsStateGroup
 	}
-	g, err := train.NewPhase(backend, tcfg, train.PhaseSpec{
+	specs := []train.PhaseSpec{{
 		Name: "g", Loss: gLoss, Trainable: distill.StudentGroup, Frozen: gFrozen, Buffers: buffers,
-		Repeat: cfg.Train.PhaseRatio.G, Generator: true})
-	if err != nil {
-		return nil, err
-	}
-	phases := []train.Phase{g}
+		Repeat: cfg.Train.PhaseRatio.G, Generator: true}}
 	if dcfg.LADD() {
 		dLoss, err := distill.DiscriminatorLoss(dcfg, mcfg)
 		if err != nil {
 			return nil, err
 		}
-		d, err := train.NewPhase(backend, tcfg, train.PhaseSpec{
+		specs = append(specs, train.PhaseSpec{
 			Name: "d", Loss: dLoss, Trainable: distill.HeadsGroup,
 			Frozen: []string{distill.TeacherGroup, distill.StudentGroup}, Buffers: HeadsStateGroup,
 			Repeat: cfg.Train.PhaseRatio.D})
-		if err != nil {
-			return nil, err
-		}
-		phases = append(phases, d)
 	}
-	return phases, nil
-}
-
-// singlePhase is the train config of a run with one phase: every global step is a scheduler
-// step, so the LR schedule (a cosine's length) and the generator-step counter must not assume
-// the G:D alternation of train.phase_ratio.
-func singlePhase(c train.Config) train.Config {
-	c.PhaseRatio.D = 0
-	return c
+	return train.NewPhases(backend, cfg.Train, specs...)
 }
 
 // loadTeacher reads distill.teacher_weights (diffusers layout); a teacher job without weights

@@ -47,10 +47,32 @@ type PhaseSpec struct {
 	Generator bool
 }
 
+// NewPhases builds the phases of one run, in cycle order. The G:D ratio that sizes a cosine
+// schedule is train.phase_ratio when the run has a discriminator phase; a run with generator
+// phases only (teacher training, sCM without LADD) schedules every global step.
+func NewPhases(backend compute.Backend, cfg Config, specs ...PhaseSpec) ([]Phase, error) {
+	onlyG := true
+	for _, s := range specs {
+		onlyG = onlyG && s.Generator
+	}
+	if onlyG {
+		cfg.PhaseRatio.D = 0
+	}
+	phases := make([]Phase, 0, len(specs))
+	for _, s := range specs {
+		p, err := NewPhase(backend, cfg, s)
+		if err != nil {
+			return nil, err
+		}
+		phases = append(phases, p)
+	}
+	return phases, nil
+}
+
 // NewPhase builds a phase from the `train:` config: its optimizer (optimizer.*), clipping
 // (grad_clip) and learning rate (optimizer.lr after auto_lr, with lr_schedule). The length of
 // a cosine schedule comes from cfg.PhaseRatio, which must describe the phases the run really
-// has: a run with one phase passes a config with PhaseRatio.D = 0.
+// has; NewPhases takes care of that for a whole run.
 func NewPhase(backend compute.Backend, cfg Config, spec PhaseSpec) (Phase, error) {
 	if spec.Loss == nil {
 		return Phase{}, fmt.Errorf("phase %q: no loss function", spec.Name)

@@ -3,10 +3,8 @@ package clip
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"math/rand/v2"
-	"os"
 	"runtime"
 	"sort"
 	"strconv"
@@ -171,15 +169,9 @@ func inferConfig(f *stfile.File) (Config, error) {
 // LoadWeights reads a Hugging Face CLIPModel safetensors file (fp32, fp16 or bf16). When variant is
 // not empty the sizes must match that preset.
 func LoadWeights(path, variant string) (*Weights, error) {
-	if _, err := os.Stat(path); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("CLIP weights %q not found. %s", path, WeightsHelp)
-		}
-		return nil, fmt.Errorf("CLIP weights: %w", err)
-	}
-	f, err := stfile.Open(path)
+	f, err := stfile.OpenWeights(path, "CLIP weights", WeightsHelp)
 	if err != nil {
-		return nil, fmt.Errorf("CLIP weights: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	cfg, err := inferConfig(f)
@@ -369,15 +361,7 @@ func (m *Model) EncodeImages(imgs []*imaging.Float) ([][]float32, error) {
 	if len(imgs) == 0 {
 		return nil, nil
 	}
-	s := m.cfg.ImageSize
-	data := make([]float32, 0, len(imgs)*s*s*3)
-	for i, im := range imgs {
-		if im.Width != s || im.Height != s || im.Channels != 3 {
-			return nil, fmt.Errorf("CLIP image %d is %dx%dx%d, want %dx%dx3", i, im.Width, im.Height, im.Channels, s, s)
-		}
-		data = append(data, im.Pix...)
-	}
-	x, err := gmx.Tensor(data, len(imgs), s, s, 3)
+	x, err := gmx.ImageBatch("CLIP", imgs, m.cfg.ImageSize, m.cfg.ImageSize)
 	if err != nil {
 		return nil, err
 	}

@@ -274,15 +274,7 @@ func (m *Inception) Features(batch []*imaging.Float) ([][]float32, error) {
 	if len(batch) == 0 {
 		return nil, nil
 	}
-	h, w := batch[0].Height, batch[0].Width
-	data := make([]float32, 0, len(batch)*h*w*3)
-	for i, im := range batch {
-		if im.Width != w || im.Height != h || im.Channels != 3 {
-			return nil, fmt.Errorf("FID Inception: image %d is %dx%dx%d, want %dx%dx3", i, im.Width, im.Height, im.Channels, w, h)
-		}
-		data = append(data, im.Pix...)
-	}
-	x, err := gmx.Tensor(data, len(batch), h, w, 3)
+	x, err := gmx.ImageBatch("FID Inception", batch, batch[0].Width, batch[0].Height)
 	if err != nil {
 		return nil, err
 	}

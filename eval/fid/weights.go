@@ -1,12 +1,9 @@
 package fid
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"math/rand/v2"
-	"os"
 	"strings"
 
 	"github.com/sprint-distill/sprint/eval/internal/stfile"
@@ -41,15 +38,9 @@ type Weights struct {
 // LoadWeights reads the FID Inception from a safetensors file with torchvision Inception3 names (the
 // keys of pt_inception-2015-12-05-6726825d.pth) or pytorch-fid InceptionV3 wrapper names (blocks.N.M).
 func LoadWeights(path string) (*Weights, error) {
-	if _, err := os.Stat(path); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("FID Inception weights %q not found. %s", path, WeightsHelp)
-		}
-		return nil, fmt.Errorf("FID Inception weights: %w", err)
-	}
-	f, err := stfile.Open(path)
+	f, err := stfile.OpenWeights(path, "FID Inception weights", WeightsHelp)
 	if err != nil {
-		return nil, fmt.Errorf("FID Inception weights: %w", err)
+		return nil, err
 	}
 	defer f.Close()
 	names := map[string]string{} // canonical -> name in file

@@ -10,6 +10,8 @@ import (
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/sprint-distill/sprint/eval/imaging"
 )
 
 // Recover converts a panic into an error stored in *err, prefixed with what. Use it with defer at every
@@ -181,4 +183,17 @@ func Int32Tensor(data []int32, dims ...int) (*tensors.Tensor, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// ImageBatch stacks RGB images of size width x height into a (B, H, W, 3) float32 tensor; what
+// names the network in errors.
+func ImageBatch(what string, imgs []*imaging.Float, width, height int) (*tensors.Tensor, error) {
+	data := make([]float32, 0, len(imgs)*width*height*3)
+	for i, im := range imgs {
+		if im.Width != width || im.Height != height || im.Channels != 3 {
+			return nil, fmt.Errorf("%s: image %d is %dx%dx%d, want %dx%dx3", what, i, im.Width, im.Height, im.Channels, width, height)
+		}
+		data = append(data, im.Pix...)
+	}
+	return Tensor(data, len(imgs), height, width, 3)
 }

@@ -1,6 +1,8 @@
 package stfile
 
 import (
+	"errors"
+	"io/fs"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -264,4 +266,20 @@ func (e *errWriter) write(b []byte) {
 	if e.err == nil {
 		_, e.err = e.w.Write(b)
 	}
+}
+
+// OpenWeights opens the weights file of a network; what names it in errors ("CLIP weights") and a
+// missing file's error ends with help, which says where users get it.
+func OpenWeights(path, what, help string) (*File, error) {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s %q not found. %s", what, path, help)
+		}
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return f, nil
 }

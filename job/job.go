@@ -317,13 +317,9 @@ func (j *Job) Execute(ctx context.Context) (train.Result, error) {
 	if err != nil || res.Outcome != train.OutcomeCompleted {
 		return res, err
 	}
-	group := distill.StudentGroup
-	if j.Kind == Teacher {
-		group = distill.TeacherGroup
-	}
-	dir := filepath.Join(j.Run.Dir(), "export", group)
+	group := j.trainedGroup()
 	params := model.Params(j.Run.Groups()[group])
-	if err := checkpoints.ExportDiffusers(dir, j.model, params, checkpoints.ExportOptions{}); err != nil {
+	if err := checkpoints.ExportDiffusers(j.ExportDir(), j.model, params, checkpoints.ExportOptions{}); err != nil {
 		return res, fmt.Errorf("exporting the %s: %w", group, err)
 	}
 	return res, nil
@@ -331,11 +327,15 @@ func (j *Job) Execute(ctx context.Context) (train.Result, error) {
 
 // ExportDir is where a completed job's network is exported.
 func (j *Job) ExportDir() string {
-	group := distill.StudentGroup
+	return filepath.Join(j.Run.Dir(), "export", j.trainedGroup())
+}
+
+// trainedGroup is the network the job trains: the teacher or the student.
+func (j *Job) trainedGroup() string {
 	if j.Kind == Teacher {
-		group = distill.TeacherGroup
+		return distill.TeacherGroup
 	}
-	return filepath.Join(j.Run.Dir(), "export", group)
+	return distill.StudentGroup
 }
 
 // Close releases the data reader.

@@ -44,12 +44,11 @@ func writeGrids(dc shapes.DemoConfig, rep *DemoReport) error {
 	}
 	for i := range rep.Rows {
 		r := &rep.Rows[i]
-		var big []image.Image
-		for _, im := range r.images {
-			big = append(big, Upscale(im, gridScale))
+		for j, im := range r.images { // enlarged once, for the row's grid and the overview
+			r.images[j] = Upscale(im, gridScale)
 		}
 		r.Grid = filepath.Join("grids", slug(r.Name)+".png")
-		if err := train.WritePNG(filepath.Join(dc.Dir, r.Grid), train.Grid(big, len(big))); err != nil {
+		if err := train.WritePNG(filepath.Join(dc.Dir, r.Grid), train.Grid(r.images, len(r.images))); err != nil {
 			return err
 		}
 	}
@@ -57,13 +56,13 @@ func writeGrids(dc shapes.DemoConfig, rep *DemoReport) error {
 	return train.WritePNG(filepath.Join(dc.Dir, rep.Overview), overview(rep))
 }
 
-// overview draws the rows one under another with their names on the left.
+// overview draws the rows one under another with their names on the left (after writeGrids).
 func overview(rep *DemoReport) image.Image {
 	const labelW, pad = 250, 4
 	if len(rep.Rows) == 0 || len(rep.Rows[0].images) == 0 {
 		return image.NewRGBA(image.Rect(0, 0, 1, 1))
 	}
-	cell := rep.Rows[0].images[0].Bounds().Dx() * gridScale
+	cell := rep.Rows[0].images[0].Bounds().Dx() // already enlarged by writeGrids
 	cols := len(rep.Rows[0].images)
 	w := labelW + cols*(cell+pad)
 	h := len(rep.Rows) * (cell + pad)
@@ -77,9 +76,8 @@ func overview(rep *DemoReport) image.Image {
 		d.Dot = fixed.P(6, y+cell/2+16)
 		d.DrawString(fmt.Sprintf("exact %.0f%%  FD %.2f", 100*r.Acc.Exact, r.FD))
 		for ci, im := range r.images {
-			big := Upscale(im, gridScale)
 			x := labelW + ci*(cell+pad)
-			draw.Draw(img, image.Rect(x, y, x+cell, y+cell), big, image.Point{}, draw.Src)
+			draw.Draw(img, image.Rect(x, y, x+cell, y+cell), im, image.Point{}, draw.Src)
 		}
 	}
 	return img

@@ -85,19 +85,22 @@ type Decoder func(latents *tensors.Tensor) ([]image.Image, error)
 // of the first three latent channels (sprint has no DC-AE decoder yet).
 func DecoderFor(r *data.Reader) Decoder {
 	if _, ok, _ := ShapesConfigOf(r); ok {
-		return func(l *tensors.Tensor) ([]image.Image, error) {
-			imgs, err := data.DecodeLatents(l)
-			if err != nil {
-				return nil, err
-			}
-			out := make([]image.Image, len(imgs))
-			for i, im := range imgs {
-				out[i] = im
-			}
-			return out, nil
-		}
+		return DecodeShapes
 	}
 	return LatentPreview
+}
+
+// DecodeShapes is the shapes dataset's exact latent decoder (data.DecodeLatents) as a Decoder.
+func DecodeShapes(l *tensors.Tensor) ([]image.Image, error) {
+	imgs, err := data.DecodeLatents(l)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]image.Image, len(imgs))
+	for i, im := range imgs {
+		out[i] = im
+	}
+	return out, nil
 }
 
 // LatentPreview maps channels 0-2 of each latent to RGB, scaled by the batch's min and max.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"image"
 	"strings"
 
 	"github.com/gomlx/gomlx/core/tensors"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/sprint-distill/sprint/checkpoints"
 	"github.com/sprint-distill/sprint/config"
-	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/distill"
 	"github.com/sprint-distill/sprint/job"
 	"github.com/sprint-distill/sprint/model"
@@ -51,6 +49,10 @@ trained with.`,
 			if weights == "" || out == "" {
 				return fmt.Errorf("--weights and --out are required")
 			}
+			decode := map[string]job.Decoder{"shapes": job.DecodeShapes, "preview": job.LatentPreview}[decoder]
+			if decode == nil {
+				return fmt.Errorf("--decoder %q: want shapes or preview", decoder)
+			}
 			mcfg, err := cfg.Model.Resolved()
 			if err != nil {
 				return err
@@ -87,22 +89,9 @@ trained with.`,
 					return err
 				}
 			}
-			var imgs []image.Image
-			switch decoder {
-			case "shapes":
-				rgba, err := data.DecodeLatents(lat)
-				if err != nil {
-					return err
-				}
-				for _, im := range rgba {
-					imgs = append(imgs, im)
-				}
-			case "preview":
-				if imgs, err = job.LatentPreview(lat); err != nil {
-					return err
-				}
-			default:
-				return fmt.Errorf("--decoder %q: want shapes or preview", decoder)
+			imgs, err := decode(lat)
+			if err != nil {
+				return err
 			}
 			if zoom > 1 {
 				for i := range imgs {

@@ -70,6 +70,16 @@ func LoadInto(dst any, path string, opts Options) error {
 	return decodeInto(dst, t)
 }
 
+// DecodeYAML fills dst (pointing to a struct holding its defaults) from one YAML document, as
+// strictly as LoadInto but without bases or overrides; origin names the document in errors.
+func DecodeYAML(dst any, data []byte, origin string) error {
+	t, err := parseTree(data, origin)
+	if err != nil {
+		return err
+	}
+	return decodeInto(dst, t)
+}
+
 // Validator is implemented by config sections that check their own values.
 type Validator interface{ Validate() error }
 

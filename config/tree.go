@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -42,15 +43,15 @@ func loadTree(path string, stack []string) (*tree, error) {
 		}
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	v := viper.New()
-	v.SetConfigFile(path)
-	v.SetConfigType("yaml")
-	if err := v.ReadInConfig(); err != nil {
-		return nil, fmt.Errorf("config %s: malformed YAML: %w", path, unwrapViper(err))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	values := v.AllSettings()
-	own := &tree{values: values, origins: map[string]string{}}
-	recordOrigins(values, "", path, own.origins)
+	own, err := parseTree(b, path)
+	if err != nil {
+		return nil, err
+	}
+	values := own.values
 
 	bases, err := baseList(values[baseKey], path)
 	if err != nil {
@@ -75,6 +76,18 @@ func loadTree(path string, stack []string) (*tree, error) {
 	}
 	merged.merge(own)
 	return merged, nil
+}
+
+// parseTree reads one YAML document with viper; origin names it in errors and in the tree.
+func parseTree(data []byte, origin string) (*tree, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		return nil, fmt.Errorf("config %s: malformed YAML: %w", origin, unwrapViper(err))
+	}
+	t := &tree{values: v.AllSettings(), origins: map[string]string{}}
+	recordOrigins(t.values, "", origin, t.origins)
+	return t, nil
 }
 
 // unwrapViper keeps the YAML parser's message (with its line number) and drops viper's prefix.

@@ -145,23 +145,11 @@ func checkpointModelConfig(configYAML []byte) (model.Config, error) {
 	if err != nil {
 		return model.Config{}, err
 	}
-	tmp, err := os.CreateTemp("", "sprint-model-*.yaml")
-	if err != nil {
-		return model.Config{}, err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(section); err != nil {
-		tmp.Close()
-		return model.Config{}, err
-	}
-	if err := tmp.Close(); err != nil {
-		return model.Config{}, err
-	}
 	out := struct {
 		Model model.Config `mapstructure:"model"`
 	}{Model: model.DefaultConfig()}
-	if err := config.LoadInto(&out, tmp.Name(), config.Options{}); err != nil {
-		return model.Config{}, fmt.Errorf("the checkpoint's model section: %w", err)
+	if err := config.DecodeYAML(&out, section, "the checkpoint's model section"); err != nil {
+		return model.Config{}, err
 	}
 	return out.Model, out.Model.Validate()
 }

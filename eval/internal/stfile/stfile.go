@@ -1,12 +1,12 @@
 package stfile
 
 import (
-	"errors"
-	"io/fs"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"sort"

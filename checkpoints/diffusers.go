@@ -20,7 +20,9 @@ import (
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/sprint-distill/sprint/atomicfile"
 	"github.com/sprint-distill/sprint/model"
+	"github.com/sprint-distill/sprint/safetensors"
 )
 
 // DiffusersWeightsFile and DiffusersConfigFile are the file names diffusers uses in a model folder.
@@ -59,7 +61,7 @@ func LoadDiffusers(path string, cfg model.Config, role model.Role) (p model.Para
 	p = make(model.Params, len(want))
 	var unexpected, misshaped []string
 	seen := make(map[string]bool, len(want))
-	_, err = ForEachTensor(path, func(name string, t *tensors.Tensor) error {
+	_, err = safetensors.ForEach(path, func(name string, t *tensors.Tensor) error {
 		dims, ok := want[name]
 		seen[name] = true
 		switch {
@@ -106,19 +108,19 @@ func LoadDiffusers(path string, cfg model.Config, role model.Role) (p model.Para
 // DiffusersRole tells from a checkpoint's tensor names (header or index only, no data) whether
 // it holds a student (guidance embedder present) or a teacher.
 func DiffusersRole(path string) (model.Role, error) {
-	file, sharded, err := ResolveSafetensorsPath(path)
+	file, sharded, err := safetensors.Resolve(path)
 	if err != nil {
 		return model.Teacher, err
 	}
 	var names []string
 	if sharded {
-		idx, err := ReadSafetensorsIndex(file)
+		idx, err := safetensors.ReadIndex(file)
 		if err != nil {
 			return model.Teacher, err
 		}
 		names = slices.Collect(maps.Keys(idx.WeightMap))
 	} else {
-		infos, _, err := ReadSafetensorsHeader(file)
+		infos, _, err := safetensors.ReadHeader(file)
 		if err != nil {
 			return model.Teacher, err
 		}
@@ -209,7 +211,7 @@ func ExportDiffusers(dir string, cfg model.Config, p model.Params, opts ExportOp
 	}
 	md := map[string]string{"format": "pt"}
 	maps.Copy(md, opts.Metadata)
-	if err := WriteSafetensorsFile(filepath.Join(dir, DiffusersWeightsFile), exported, md); err != nil {
+	if err := safetensors.WriteFile(filepath.Join(dir, DiffusersWeightsFile), exported, md); err != nil {
 		return err
 	}
 	return WriteDiffusersConfig(filepath.Join(dir, DiffusersConfigFile), dc)
@@ -362,7 +364,7 @@ func WriteDiffusersConfig(path string, dc DiffusersConfig) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	data = append(data, '\n')
-	return atomicWrite(OSFS{}, path, func(w io.Writer) error {
+	return atomicfile.Write(atomicfile.OS{}, path, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/sprint-distill/sprint/model"
+	"github.com/sprint-distill/sprint/safetensors"
 )
 
 func tinyModel(t *testing.T) model.Config {
@@ -48,7 +49,7 @@ func TestDiffusersExportLoadRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The logvar head is not exported.
-		infos, md, err := ReadSafetensorsHeader(filepath.Join(dir, DiffusersWeightsFile))
+		infos, md, err := safetensors.ReadHeader(filepath.Join(dir, DiffusersWeightsFile))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,7 +150,7 @@ func TestLoadDiffusersListsBadKeys(t *testing.T) {
 	named["transformer_blocks.0.attn1.to_q.bias"] = tensors.FromShape(shapes.Make(dtypes.Float32, cfg.HiddenSize))
 	named["proj_out.weight"] = tensors.FromShape(shapes.Make(dtypes.Float32, 3, 3))
 	path := filepath.Join(t.TempDir(), "bad.safetensors")
-	if err := WriteSafetensorsFile(path, named, nil); err != nil {
+	if err := safetensors.WriteFile(path, named, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, err := LoadDiffusers(path, cfg, model.Teacher)
@@ -187,7 +188,7 @@ func TestLoadDiffusersConvertsDTypes(t *testing.T) {
 	if err := ExportDiffusers(dir, cfg, p, ExportOptions{DType: "bfloat16"}); err != nil {
 		t.Fatal(err)
 	}
-	infos, _, _ := ReadSafetensorsHeader(filepath.Join(dir, DiffusersWeightsFile))
+	infos, _, _ := safetensors.ReadHeader(filepath.Join(dir, DiffusersWeightsFile))
 	if infos[0].DType != dtypes.BFloat16 {
 		t.Fatalf("exported dtype %s, want BF16", infos[0].DType)
 	}
@@ -203,13 +204,13 @@ func TestLoadDiffusersConvertsDTypes(t *testing.T) {
 	}
 
 	// Shard the bf16 file into two and load through the index.
-	all, _, err := ReadSafetensorsFile(filepath.Join(dir, DiffusersWeightsFile))
+	all, _, err := safetensors.ReadFile(filepath.Join(dir, DiffusersWeightsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sdir := t.TempDir()
 	shards := [2]map[string]*tensors.Tensor{{}, {}}
-	idx := SafetensorsIndex{WeightMap: map[string]string{}}
+	idx := safetensors.Index{WeightMap: map[string]string{}}
 	for name, tt := range all {
 		k := 0
 		if strings.HasPrefix(name, "transformer_blocks.1.") {
@@ -219,7 +220,7 @@ func TestLoadDiffusersConvertsDTypes(t *testing.T) {
 		idx.WeightMap[name] = []string{"a.safetensors", "b.safetensors"}[k]
 	}
 	for k, f := range []string{"a.safetensors", "b.safetensors"} {
-		if err := WriteSafetensorsFile(filepath.Join(sdir, f), shards[k], nil); err != nil {
+		if err := safetensors.WriteFile(filepath.Join(sdir, f), shards[k], nil); err != nil {
 			t.Fatal(err)
 		}
 	}

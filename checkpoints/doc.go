@@ -2,7 +2,7 @@
 //
 // Two kinds of files live here:
 //
-//   - Safetensors files (safetensors.go) and the diffusers layout of SANA transformers
+//   - The diffusers layout of SANA transformers, read and written as safetensors files
 //     (diffusers.go): teacher weights in, student weights out.
 //   - Run checkpoints (run.go): everything a training run needs to continue exactly where
 //     it stopped. One checkpoint is one safetensors file, checkpoints/step-NNNNNNNNN.safetensors,
@@ -17,7 +17,7 @@
 // checkpoints beyond the newest keep_last are deleted. A failed write (a full disk) or a
 // process killed mid-save leaves the previous checkpoint the loadable latest; Latest also
 // falls back to the newest complete file if the pointer is lost or damaged. Writes go
-// through the FS interface so that tests can inject such faults.
+// through atomicfile.FS so that tests can inject such faults.
 //
 // Inspect describes a checkpoint (`sprint checkpoint inspect`): counters, data position,
 // every tensor's dtype, shape and content digest, and one digest over all tensors.

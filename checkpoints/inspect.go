@@ -14,6 +14,7 @@ import (
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/safetensors"
 )
 
 // TensorInfo describes one stored tensor.
@@ -76,7 +77,7 @@ func Inspect(path string) (*Report, error) {
 		}
 	}
 	r := &Report{Path: path, Size: fi.Size()}
-	md, err := ForEachTensor(path, func(name string, t *tensors.Tensor) error {
+	md, err := safetensors.ForEach(path, func(name string, t *tensors.Tensor) error {
 		d, err := TensorDigest(t)
 		if err != nil {
 			return fmt.Errorf("tensor %q: %w", name, err)

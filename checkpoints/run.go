@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/atomicfile"
+	"github.com/sprint-distill/sprint/safetensors"
 )
 
 // Format identifies the layout of run checkpoints written by this package.
@@ -109,15 +111,15 @@ func DiffConfig(saved, current map[string]string, ignore func(key string) bool) 
 type Manager struct {
 	dir  string
 	keep int
-	fs   FS
+	fs   atomicfile.FS
 }
 
 // NewManager opens (creating it if needed) the checkpoints folder dir, keeping the newest
 // keepLast checkpoints. fs may be nil for the real file system. Temporary files left by an
 // interrupted save are removed.
-func NewManager(dir string, keepLast int, fs FS) (*Manager, error) {
+func NewManager(dir string, keepLast int, fs atomicfile.FS) (*Manager, error) {
 	if fs == nil {
-		fs = OSFS{}
+		fs = atomicfile.OS{}
 	}
 	if keepLast < 1 {
 		return nil, fmt.Errorf("checkpoints: keep_last must be >= 1, got %d", keepLast)
@@ -189,10 +191,10 @@ func (m *Manager) Save(c *Checkpoint) (string, error) {
 	}
 	name := FileName(st.GlobalStep)
 	path := filepath.Join(m.dir, name)
-	if err := atomicWrite(m.fs, path, func(w io.Writer) error { return WriteSafetensors(w, c.Tensors, md) }); err != nil {
+	if err := atomicfile.Write(m.fs, path, func(w io.Writer) error { return safetensors.Write(w, c.Tensors, md) }); err != nil {
 		return "", fmt.Errorf("checkpoints: saving step %d: %w", st.GlobalStep, err)
 	}
-	if err := atomicWrite(m.fs, filepath.Join(m.dir, LatestName), func(w io.Writer) error {
+	if err := atomicfile.Write(m.fs, filepath.Join(m.dir, LatestName), func(w io.Writer) error {
 		_, err := io.WriteString(w, name+"\n")
 		return err
 	}); err != nil {
@@ -312,7 +314,7 @@ func isDir(p string) bool {
 // checkHeader reports whether path is a complete run checkpoint (its header and every tensor
 // extent fit in the file, and the format tag matches).
 func checkHeader(path string) error {
-	_, md, err := ReadSafetensorsHeader(path)
+	_, md, err := safetensors.ReadHeader(path)
 	if err != nil {
 		return err
 	}
@@ -343,7 +345,7 @@ func parseMetadata(path string, md map[string]string) (State, []byte, map[string
 
 // Load reads a run checkpoint.
 func Load(path string) (*Checkpoint, error) {
-	named, md, err := ReadSafetensorsFile(path)
+	named, md, err := safetensors.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: loading %s: %w", path, err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/dtypes/bfloat16"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/atomicfile"
 )
 
 func testCheckpoint(step int64) *Checkpoint {
@@ -116,17 +117,17 @@ func TestKeepLast(t *testing.T) {
 	}
 }
 
-// faultFS wraps OSFS and injects failures.
+// faultFS wraps atomicfile.OS and injects failures.
 type faultFS struct {
-	OSFS
+	atomicfile.OS
 	failWriteAfter int64  // fail writes of files matching failOn after this many bytes (-1: never)
 	failOn         string // substring of the temporary file name
 	failRename     string // fail renames to a path with this base name
 	stall          func() // called instead of failing a write, if set (kill-during-save helper)
 }
 
-func (f *faultFS) CreateTemp(dir, pattern string) (File, error) {
-	file, err := f.OSFS.CreateTemp(dir, pattern)
+func (f *faultFS) CreateTemp(dir, pattern string) (atomicfile.File, error) {
+	file, err := f.OS.CreateTemp(dir, pattern)
 	if err != nil || f.failWriteAfter < 0 || !strings.Contains(file.Name(), f.failOn) {
 		return file, err
 	}
@@ -137,11 +138,11 @@ func (f *faultFS) Rename(oldpath, newpath string) error {
 	if f.failRename != "" && filepath.Base(newpath) == f.failRename {
 		return errors.New("injected rename failure")
 	}
-	return f.OSFS.Rename(oldpath, newpath)
+	return f.OS.Rename(oldpath, newpath)
 }
 
 type faultFile struct {
-	File
+	atomicfile.File
 	left  int64
 	stall func()
 }

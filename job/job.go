@@ -17,6 +17,7 @@ import (
 	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/distill"
 	"github.com/sprint-distill/sprint/model"
+	"github.com/sprint-distill/sprint/safetensors"
 	"github.com/sprint-distill/sprint/train"
 )
 
@@ -277,7 +278,7 @@ func NullEmbedding(r *data.Reader) (*tensors.Tensor, error) {
 		return nil, fmt.Errorf("classifier-free guidance needs the null caption's embedding: %s not found "+
 			"(write the text encoder's output for the empty prompt, shape (L, D), as tensor %q)", path, distill.NullEmbedding)
 	}
-	ts, _, err := checkpoints.ReadSafetensorsFile(path)
+	ts, _, err := safetensors.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/atomicfile"
 	"github.com/sprint-distill/sprint/checkpoints"
 	"github.com/sprint-distill/sprint/train/logging"
 )
@@ -134,7 +135,7 @@ type RunOptions struct {
 	// Sinks are extra metric sinks (besides those log: configures).
 	Sinks []logging.Sink
 	// CheckpointFS is the file layer of checkpoint saves (default the OS; tests inject faults).
-	CheckpointFS checkpoints.FS
+	CheckpointFS atomicfile.FS
 	// Clock defaults to time.Now (tests drive train.max_hours with it).
 	Clock func() time.Time
 }

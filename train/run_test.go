@@ -22,6 +22,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/atomicfile"
 	"github.com/sprint-distill/sprint/checkpoints"
 )
 
@@ -460,18 +461,18 @@ func TestTimeBudget(t *testing.T) {
 
 // diskFullFS fails every checkpoint write after the first saves succeeded.
 type diskFullFS struct {
-	checkpoints.OSFS
+	atomicfile.OS
 	saves, failFrom int
 }
 
-func (f *diskFullFS) CreateTemp(dir, pattern string) (checkpoints.File, error) {
+func (f *diskFullFS) CreateTemp(dir, pattern string) (atomicfile.File, error) {
 	if strings.Contains(pattern, "step-") {
 		f.saves++
 		if f.saves >= f.failFrom {
 			return nil, fmt.Errorf("injected: %w", syscall.ENOSPC)
 		}
 	}
-	return f.OSFS.CreateTemp(dir, pattern)
+	return f.OS.CreateTemp(dir, pattern)
 }
 
 func TestCheckpointFailureStopsRunAndKeepsLastGood(t *testing.T) {

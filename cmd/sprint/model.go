@@ -16,6 +16,7 @@ import (
 	"github.com/sprint-distill/sprint/checkpoints"
 	"github.com/sprint-distill/sprint/config"
 	"github.com/sprint-distill/sprint/model"
+	"github.com/sprint-distill/sprint/safetensors"
 )
 
 func init() { register(newModelCmd) }
@@ -286,7 +287,7 @@ outputs of the listed blocks as "features.<i>" (B, N, D). The role is read from 
 			if err != nil {
 				return err
 			}
-			if err := checkpoints.WriteSafetensorsFile(out, outs, map[string]string{"role": role.String()}); err != nil {
+			if err := safetensors.WriteFile(out, outs, map[string]string{"role": role.String()}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%s forward, %d tensors)\n", out, role, len(outs))
@@ -324,7 +325,7 @@ type forwardInputs struct {
 }
 
 func readForwardInputs(path string, cfg model.Config, role model.Role, defaultGuidance float64) (*forwardInputs, error) {
-	named, _, err := checkpoints.ReadSafetensors(path)
+	named, _, err := safetensors.Read(path)
 	if err != nil {
 		return nil, err
 	}

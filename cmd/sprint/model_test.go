@@ -9,8 +9,8 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 
-	"github.com/sprint-distill/sprint/checkpoints"
 	"github.com/sprint-distill/sprint/model"
+	"github.com/sprint-distill/sprint/safetensors"
 )
 
 func runCLI(t *testing.T, args ...string) (string, error) {
@@ -80,7 +80,7 @@ func TestModelInitForward(t *testing.T) {
 	})
 
 	studentIn := filepath.Join(dir, "student_in.safetensors")
-	if err := checkpoints.WriteSafetensorsFile(studentIn, map[string]*tensors.Tensor{
+	if err := safetensors.WriteFile(studentIn, map[string]*tensors.Tensor{
 		"latents": x, "timestep": tensors.FromFlatDataAndDimensions(theta, B),
 		"encoder_hidden_states": text, "encoder_attention_mask": mask,
 		"guidance": tensors.FromFlatDataAndDimensions([]float32{4.5, 7}, B),
@@ -91,7 +91,7 @@ func TestModelInitForward(t *testing.T) {
 	if _, err := runCLI(t, "model", "forward", "--weights", student, "--inputs", studentIn, "--out", studentOut, "--features", "1"); err != nil {
 		t.Fatal(err)
 	}
-	so, md, err := checkpoints.ReadSafetensorsFile(studentOut)
+	so, md, err := safetensors.ReadFile(studentOut)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestModelInitForward(t *testing.T) {
 	for i := range xs {
 		xFlow[i] = xs[i] / sc[i/per]
 	}
-	if err := checkpoints.WriteSafetensorsFile(teacherIn, map[string]*tensors.Tensor{
+	if err := safetensors.WriteFile(teacherIn, map[string]*tensors.Tensor{
 		"latents": tensors.FromFlatDataAndDimensions(xFlow, B, cfg.InChannels, 8, 8), "timestep": tensors.FromFlatDataAndDimensions(tflow, B),
 		"text": text, "mask": mask,
 	}, nil); err != nil {
@@ -123,7 +123,7 @@ func TestModelInitForward(t *testing.T) {
 	if _, err := runCLI(t, "model", "forward", "--weights", teacher, "--inputs", teacherIn, "--out", teacherOut); err != nil {
 		t.Fatal(err)
 	}
-	to, _, err := checkpoints.ReadSafetensorsFile(teacherOut)
+	to, _, err := safetensors.ReadFile(teacherOut)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestModelInitForward(t *testing.T) {
 
 	// Errors name the problem.
 	bad := filepath.Join(dir, "bad_in.safetensors")
-	if err := checkpoints.WriteSafetensorsFile(bad, map[string]*tensors.Tensor{"latents": x, "text": text}, nil); err != nil {
+	if err := safetensors.WriteFile(bad, map[string]*tensors.Tensor{"latents": x, "text": text}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := runCLI(t, "model", "forward", "--weights", teacher, "--inputs", bad, "--out", filepath.Join(dir, "x.safetensors")); err == nil || !strings.Contains(err.Error(), `"timestep"`) {

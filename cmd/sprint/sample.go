@@ -12,6 +12,7 @@ import (
 	"github.com/sprint-distill/sprint/distill"
 	"github.com/sprint-distill/sprint/job"
 	"github.com/sprint-distill/sprint/model"
+	"github.com/sprint-distill/sprint/safetensors"
 	"github.com/sprint-distill/sprint/train"
 )
 
@@ -85,7 +86,7 @@ trained with.`,
 				return err
 			}
 			if latentsOut != "" {
-				if err := checkpoints.WriteSafetensorsFile(latentsOut, map[string]*tensors.Tensor{"latents": lat}, nil); err != nil {
+				if err := safetensors.WriteFile(latentsOut, map[string]*tensors.Tensor{"latents": lat}, nil); err != nil {
 					return err
 				}
 			}
@@ -125,7 +126,7 @@ trained with.`,
 // sampleInputs embeds the prompts with the shapes text encoder or reads precomputed embeddings.
 func sampleInputs(cfg *config.Config, promptList, embeddings string) (text, mask, null *tensors.Tensor, n int, err error) {
 	if embeddings != "" {
-		ts, _, err := checkpoints.ReadSafetensorsFile(embeddings)
+		ts, _, err := safetensors.ReadFile(embeddings)
 		if err != nil {
 			return nil, nil, nil, 0, err
 		}

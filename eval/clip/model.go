@@ -18,7 +18,7 @@ import (
 
 	"github.com/sprint-distill/sprint/eval/imaging"
 	"github.com/sprint-distill/sprint/eval/internal/gmx"
-	"github.com/sprint-distill/sprint/eval/internal/stfile"
+	"github.com/sprint-distill/sprint/safetensors"
 )
 
 // WeightsHelp says where the CLIP weights come from.
@@ -129,7 +129,7 @@ func (c Config) ExpectedShapes() map[string][]int {
 }
 
 // inferConfig reads the model sizes from the tensor shapes (heads are width/64, as in OpenAI's models).
-func inferConfig(f *stfile.File) (Config, error) {
+func inferConfig(f *safetensors.File) (Config, error) {
 	dims := func(name string) []int {
 		e, ok := f.Entry(name)
 		if !ok {
@@ -169,7 +169,7 @@ func inferConfig(f *stfile.File) (Config, error) {
 // LoadWeights reads a Hugging Face CLIPModel safetensors file (fp32, fp16 or bf16). When variant is
 // not empty the sizes must match that preset.
 func LoadWeights(path, variant string) (*Weights, error) {
-	f, err := stfile.OpenWeights(path, "CLIP weights", WeightsHelp)
+	f, err := safetensors.OpenWeights(path, "CLIP weights", WeightsHelp)
 	if err != nil {
 		return nil, err
 	}
@@ -219,12 +219,12 @@ func (w *Weights) Save(path string) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	ts := make([]stfile.Tensor, 0, len(names)+1)
+	ts := make([]safetensors.Float32Tensor, 0, len(names)+1)
 	for _, n := range names {
-		ts = append(ts, stfile.Tensor{Name: n, Shape: w.tensors[n].shape, Data: w.tensors[n].data})
+		ts = append(ts, safetensors.Float32Tensor{Name: n, Shape: w.tensors[n].shape, Data: w.tensors[n].data})
 	}
-	ts = append(ts, stfile.Tensor{Name: "logit_scale", Shape: []int{}, Data: []float32{float32(w.LogitScale)}})
-	return stfile.Write(path, ts)
+	ts = append(ts, safetensors.Float32Tensor{Name: "logit_scale", Shape: []int{}, Data: []float32{float32(w.LogitScale)}})
+	return safetensors.WriteFloat32File(path, ts)
 }
 
 func sameShape(a, b []int) bool {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/sprint-distill/sprint/eval/imaging"
 	"github.com/sprint-distill/sprint/eval/internal/gmx"
-	"github.com/sprint-distill/sprint/eval/internal/stfile"
+	"github.com/sprint-distill/sprint/safetensors"
 )
 
 func backend(t testing.TB) compute.Backend {
@@ -310,8 +310,8 @@ func TestExpectedKeysAndLoading(t *testing.T) {
 	}
 
 	// pytorch-fid's InceptionV3 wrapper names (blocks.N.M...) load too; a missing tensor is named.
-	src, _ := stfile.Open(path)
-	var renamed []stfile.Tensor
+	src, _ := safetensors.Open(path)
+	var renamed []safetensors.Float32Tensor
 	for _, name := range src.Names() {
 		data, shape, _ := src.Float32(name)
 		if name == "Mixed_6c.branch7x7_2.bn.running_mean" || strings.HasPrefix(name, "fc.") {
@@ -322,19 +322,19 @@ func TestExpectedKeysAndLoading(t *testing.T) {
 				name = to + name[len(from):]
 			}
 		}
-		renamed = append(renamed, stfile.Tensor{Name: name, Shape: shape, Data: data})
+		renamed = append(renamed, safetensors.Float32Tensor{Name: name, Shape: shape, Data: data})
 	}
 	src.Close()
 	wrapped := filepath.Join(dir, "wrapped.safetensors")
-	if err := stfile.Write(wrapped, renamed); err != nil {
+	if err := safetensors.WriteFloat32File(wrapped, renamed); err != nil {
 		t.Fatal(err)
 	}
 	_, err = LoadWeights(wrapped)
 	if err == nil || !strings.Contains(err.Error(), "Mixed_6c.branch7x7_2.bn.running_mean") || strings.Contains(err.Error(), "fc.") {
 		t.Fatalf("missing key error: %v", err)
 	}
-	renamed = append(renamed, stfile.Tensor{Name: "blocks.2.5.branch7x7_2.bn.running_mean", Shape: []int{160}, Data: make([]float32, 160)})
-	stfile.Write(wrapped, renamed)
+	renamed = append(renamed, safetensors.Float32Tensor{Name: "blocks.2.5.branch7x7_2.bn.running_mean", Shape: []int{160}, Data: make([]float32, 160)})
+	safetensors.WriteFloat32File(wrapped, renamed)
 	if got, err := LoadWeights(wrapped); err != nil || got.Units["Mixed_7c.branch_pool"].Var[5] != w.Units["Mixed_7c.branch_pool"].Var[5] {
 		t.Fatalf("wrapper names: %v", err)
 	}

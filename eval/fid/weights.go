@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
-	"github.com/sprint-distill/sprint/eval/internal/stfile"
+	"github.com/sprint-distill/sprint/safetensors"
 )
 
 // FeatureDim is the size of the pool3 features FID uses.
@@ -38,7 +38,7 @@ type Weights struct {
 // LoadWeights reads the FID Inception from a safetensors file with torchvision Inception3 names (the
 // keys of pt_inception-2015-12-05-6726825d.pth) or pytorch-fid InceptionV3 wrapper names (blocks.N.M).
 func LoadWeights(path string) (*Weights, error) {
-	f, err := stfile.OpenWeights(path, "FID Inception weights", WeightsHelp)
+	f, err := safetensors.OpenWeights(path, "FID Inception weights", WeightsHelp)
 	if err != nil {
 		return nil, err
 	}
@@ -133,21 +133,21 @@ func RandomWeights(seed uint64) *Weights {
 // Save writes the weights with torchvision names (plus a zero classifier head so the file holds every
 // expected key).
 func (w *Weights) Save(path string) error {
-	var ts []stfile.Tensor
+	var ts []safetensors.Float32Tensor
 	for _, u := range inceptionUnits() {
 		cb, ok := w.Units[u.name]
 		if !ok {
 			return fmt.Errorf("saving FID Inception weights: unit %s missing", u.name)
 		}
-		ts = append(ts, stfile.Tensor{Name: u.name + ".conv.weight", Shape: []int{u.out, u.in, u.kh, u.kw}, Data: cb.Kernel})
+		ts = append(ts, safetensors.Float32Tensor{Name: u.name + ".conv.weight", Shape: []int{u.out, u.in, u.kh, u.kw}, Data: cb.Kernel})
 		for i, v := range [][]float32{cb.Gamma, cb.Beta, cb.Mean, cb.Var} {
-			ts = append(ts, stfile.Tensor{Name: u.name + bnSuffixes[i], Shape: []int{u.out}, Data: v})
+			ts = append(ts, safetensors.Float32Tensor{Name: u.name + bnSuffixes[i], Shape: []int{u.out}, Data: v})
 		}
 	}
 	ts = append(ts,
-		stfile.Tensor{Name: "fc.weight", Shape: []int{1008, FeatureDim}, Data: make([]float32, 1008*FeatureDim)},
-		stfile.Tensor{Name: "fc.bias", Shape: []int{1008}, Data: make([]float32, 1008)})
-	return stfile.Write(path, ts)
+		safetensors.Float32Tensor{Name: "fc.weight", Shape: []int{1008, FeatureDim}, Data: make([]float32, 1008*FeatureDim)},
+		safetensors.Float32Tensor{Name: "fc.bias", Shape: []int{1008}, Data: make([]float32, 1008)})
+	return safetensors.WriteFloat32File(path, ts)
 }
 
 // fold turns a conv unit and its BatchNorm into an im2col matrix [kh*kw*in, out] (row index

@@ -1,4 +1,4 @@
-package checkpoints
+package atomicfile
 
 import (
 	"fmt"
@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 )
 
-// FS is the file-system layer through which a Manager writes. OSFS is the real one; tests
-// substitute an FS that fails or stalls at a chosen point to check that a failed or killed
-// save never damages the last good checkpoint.
+// FS is the file-system layer through which files are written atomically. OS is the real
+// one; tests substitute an FS that fails or stalls at a chosen point to check that a failed
+// or killed save never damages the last good file.
 type FS interface {
 	// MkdirAll creates dir and its parents.
 	MkdirAll(dir string) error
@@ -31,14 +31,14 @@ type File interface {
 	Close() error
 }
 
-// OSFS is the operating system's file system.
-type OSFS struct{}
+// OS is the operating system's file system.
+type OS struct{}
 
 // MkdirAll implements FS.
-func (OSFS) MkdirAll(dir string) error { return os.MkdirAll(dir, 0o755) }
+func (OS) MkdirAll(dir string) error { return os.MkdirAll(dir, 0o755) }
 
 // CreateTemp implements FS.
-func (OSFS) CreateTemp(dir, pattern string) (File, error) {
+func (OS) CreateTemp(dir, pattern string) (File, error) {
 	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return nil, err
@@ -52,13 +52,13 @@ func (OSFS) CreateTemp(dir, pattern string) (File, error) {
 }
 
 // Rename implements FS.
-func (OSFS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
+func (OS) Rename(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
 
 // Remove implements FS.
-func (OSFS) Remove(path string) error { return os.Remove(path) }
+func (OS) Remove(path string) error { return os.Remove(path) }
 
 // SyncDir implements FS.
-func (OSFS) SyncDir(dir string) error {
+func (OS) SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -67,16 +67,16 @@ func (OSFS) SyncDir(dir string) error {
 	return d.Sync()
 }
 
-// tempPattern is the name pattern of the temporary file written before renaming into path.
-func tempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
+// TempPattern is the name pattern of the temporary file written before renaming into path.
+func TempPattern(path string) string { return "." + filepath.Base(path) + ".tmp-*" }
 
-// atomicWrite writes path through fs: a temporary sibling file is written by write, fsynced,
+// Write writes path through fs: a temporary sibling file is written by write, fsynced,
 // closed and renamed over path, and the directory is fsynced. On any error the temporary
 // file is removed and path is untouched; a crash at any point leaves either the old file or
-// the complete new one (plus, at worst, a stale temporary file that Manager cleans up).
-func atomicWrite(fs FS, path string, write func(w io.Writer) error) (err error) {
+// the complete new one (plus, at worst, a stale temporary file matching TempPattern(path)).
+func Write(fs FS, path string, write func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
-	f, err := fs.CreateTemp(dir, tempPattern(path))
+	f, err := fs.CreateTemp(dir, TempPattern(path))
 	if err != nil {
 		return fmt.Errorf("writing %s: creating a temporary file: %w", path, err)
 	}

@@ -1,4 +1,7 @@
-package stfile
+package safetensors
+
+// File gives lazy, per-tensor access to one safetensors file as float32 values: the header is
+// read at Open and each tensor on request, so a large weights file is never held whole.
 
 import (
 	"encoding/binary"
@@ -9,7 +12,10 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"slices"
 	"sort"
+
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // Entry describes one tensor in the header.
@@ -28,8 +34,6 @@ type File struct {
 	dataLen   int64
 }
 
-const maxHeader = 256 << 20
-
 // Open reads the header of path.
 func Open(path string) (*File, error) {
 	f, err := os.Open(path)
@@ -47,7 +51,7 @@ func Open(path string) (*File, error) {
 		return nil, fmt.Errorf("%s: reading header length: %w", path, err)
 	}
 	n := binary.LittleEndian.Uint64(lenBuf[:])
-	if n == 0 || n > maxHeader || int64(n)+8 > st.Size() {
+	if n == 0 || n > maxHeaderLen || int64(n)+8 > st.Size() {
 		f.Close()
 		return nil, fmt.Errorf("%s: not a safetensors file (header length %d, file size %d)", path, n, st.Size())
 	}
@@ -188,17 +192,16 @@ func halfToFloat(h uint16) float32 {
 	return math.Float32frombits(sign | (exp+112)<<23 | frac<<13)
 }
 
-// Tensor is one float32 tensor to write.
-type Tensor struct {
+// Float32Tensor is one float32 tensor to write with WriteFloat32File.
+type Float32Tensor struct {
 	Name  string
 	Shape []int
 	Data  []float32
 }
 
-// Write writes tensors as F32 to path (through a temporary file renamed into place).
-func Write(path string, ts []Tensor) error {
-	header := map[string]Entry{}
-	var off int64
+// WriteFloat32File writes float32 tensors to path as F32 (atomically, through WriteFile).
+func WriteFloat32File(path string, ts []Float32Tensor) error {
+	named := make(map[string]*tensors.Tensor, len(ts))
 	for _, t := range ts {
 		n := 1
 		for _, d := range t.Shape {
@@ -207,65 +210,12 @@ func Write(path string, ts []Tensor) error {
 		if n != len(t.Data) {
 			return fmt.Errorf("writing %s: tensor %q has %d values for shape %v", path, t.Name, len(t.Data), t.Shape)
 		}
-		if _, dup := header[t.Name]; dup {
+		if _, dup := named[t.Name]; dup {
 			return fmt.Errorf("writing %s: tensor %q given twice", path, t.Name)
 		}
-		shape := t.Shape
-		if shape == nil {
-			shape = []int{}
-		}
-		header[t.Name] = Entry{DType: "F32", Shape: shape, Offsets: [2]int64{off, off + int64(4*n)}}
-		off += int64(4 * n)
+		named[t.Name] = tensors.FromFlatDataAndDimensions(slices.Clone(t.Data), t.Shape...)
 	}
-	hdr, err := json.Marshal(header)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	for len(hdr)%8 != 0 {
-		hdr = append(hdr, ' ')
-	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	w := &errWriter{w: f}
-	var lenBuf [8]byte
-	binary.LittleEndian.PutUint64(lenBuf[:], uint64(len(hdr)))
-	w.write(lenBuf[:])
-	w.write(hdr)
-	buf := make([]byte, 0, 1<<16)
-	for _, t := range ts {
-		for _, v := range t.Data {
-			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-			if len(buf) >= 1<<16 {
-				w.write(buf)
-				buf = buf[:0]
-			}
-		}
-	}
-	w.write(buf)
-	if w.err == nil {
-		w.err = f.Close()
-	} else {
-		f.Close()
-	}
-	if w.err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, w.err)
-	}
-	return os.Rename(tmp, path)
-}
-
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) write(b []byte) {
-	if e.err == nil {
-		_, e.err = e.w.Write(b)
-	}
+	return WriteFile(path, named, nil)
 }
 
 // OpenWeights opens the weights file of a network; what names it in errors ("CLIP weights") and a

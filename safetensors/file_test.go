@@ -1,4 +1,4 @@
-package stfile
+package safetensors
 
 import (
 	"encoding/binary"
@@ -9,11 +9,11 @@ import (
 
 func TestRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "w.safetensors")
-	in := []Tensor{
+	in := []Float32Tensor{
 		{Name: "a.weight", Shape: []int{2, 3}, Data: []float32{1, 2, 3, 4, 5, 6}},
 		{Name: "scalar", Shape: nil, Data: []float32{7.5}},
 	}
-	if err := Write(path, in); err != nil {
+	if err := WriteFloat32File(path, in); err != nil {
 		t.Fatal(err)
 	}
 	f, err := Open(path)

@@ -1,4 +1,4 @@
-package checkpoints
+package safetensors
 
 import (
 	"bytes"
@@ -36,10 +36,10 @@ func TestSafetensorsRoundTripEachDType(t *testing.T) {
 	path := filepath.Join(dir, "all.safetensors")
 	in := sampleTensors()
 	md := map[string]string{"format": "pt", "note": "ünïcode \"quoted\""}
-	if err := WriteSafetensorsFile(path, in, md); err != nil {
+	if err := WriteFile(path, in, md); err != nil {
 		t.Fatal(err)
 	}
-	out, gotMD, err := ReadSafetensorsFile(path)
+	out, gotMD, err := ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestSafetensorsRoundTripEachDType(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("directory holds %d entries after an atomic write, want 1", len(entries))
 	}
-	infos, _, err := ReadSafetensorsHeader(path)
+	infos, _, err := ReadHeader(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestSafetensorsGoldenBytes(t *testing.T) {
 		"a": tensors.FromFlatDataAndDimensions([]float32{1, 2}, 2),
 	}
 	var buf bytes.Buffer
-	if err := WriteSafetensors(&buf, named, map[string]string{"format": "pt"}); err != nil {
+	if err := Write(&buf, named, map[string]string{"format": "pt"}); err != nil {
 		t.Fatal(err)
 	}
 	header := `{"__metadata__":{"format":"pt"},` +
@@ -116,7 +116,7 @@ func TestSafetensorsGoldenBytes(t *testing.T) {
 
 	// No metadata: the key is left out.
 	buf.Reset()
-	if err := WriteSafetensors(&buf, map[string]*tensors.Tensor{"x": tensors.FromScalar(int32(7))}, nil); err != nil {
+	if err := Write(&buf, map[string]*tensors.Tensor{"x": tensors.FromScalar(int32(7))}, nil); err != nil {
 		t.Fatal(err)
 	}
 	wantHeader := `{"x":{"dtype":"I32","shape":[],"data_offsets":[0,4]}}` // 53 bytes -> 56
@@ -128,15 +128,15 @@ func TestSafetensorsGoldenBytes(t *testing.T) {
 
 func TestSafetensorsWriteErrors(t *testing.T) {
 	var buf bytes.Buffer
-	err := WriteSafetensors(&buf, map[string]*tensors.Tensor{"c": tensors.FromScalar(complex64(1))}, nil)
+	err := Write(&buf, map[string]*tensors.Tensor{"c": tensors.FromScalar(complex64(1))}, nil)
 	if err == nil || !strings.Contains(err.Error(), `"c"`) {
 		t.Errorf("complex tensor: err = %v, want an error naming the tensor", err)
 	}
-	err = WriteSafetensors(&buf, map[string]*tensors.Tensor{"__metadata__": tensors.FromScalar(float32(1))}, nil)
+	err = Write(&buf, map[string]*tensors.Tensor{"__metadata__": tensors.FromScalar(float32(1))}, nil)
 	if err == nil {
 		t.Error("reserved name accepted")
 	}
-	err = WriteSafetensorsFile(filepath.Join(t.TempDir(), "no", "such", "dir.safetensors"), sampleTensors(), nil)
+	err = WriteFile(filepath.Join(t.TempDir(), "no", "such", "dir.safetensors"), sampleTensors(), nil)
 	if err == nil || !strings.Contains(err.Error(), "dir.safetensors") {
 		t.Errorf("missing directory: err = %v, want an error naming the file", err)
 	}
@@ -145,7 +145,7 @@ func TestSafetensorsWriteErrors(t *testing.T) {
 func TestSafetensorsReadErrors(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.safetensors")
-	if err := WriteSafetensorsFile(good, map[string]*tensors.Tensor{"w": tensors.FromFlatDataAndDimensions([]float32{1, 2, 3, 4}, 4)}, nil); err != nil {
+	if err := WriteFile(good, map[string]*tensors.Tensor{"w": tensors.FromFlatDataAndDimensions([]float32{1, 2, 3, 4}, 4)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(good)
@@ -182,7 +182,7 @@ func TestSafetensorsReadErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, _, err := ReadSafetensorsFile(c.file)
+			_, _, err := ReadFile(c.file)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -200,16 +200,16 @@ func TestSafetensorsSharded(t *testing.T) {
 	all := sampleTensors()
 	shard1 := map[string]*tensors.Tensor{"f32": all["f32"], "bf16": all["bf16"]}
 	shard2 := map[string]*tensors.Tensor{"i64": all["i64"]}
-	if err := WriteSafetensorsFile(filepath.Join(dir, "m-00001-of-00002.safetensors"), shard1, map[string]string{"format": "pt"}); err != nil {
+	if err := WriteFile(filepath.Join(dir, "m-00001-of-00002.safetensors"), shard1, map[string]string{"format": "pt"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteSafetensorsFile(filepath.Join(dir, "m-00002-of-00002.safetensors"), shard2, nil); err != nil {
+	if err := WriteFile(filepath.Join(dir, "m-00002-of-00002.safetensors"), shard2, nil); err != nil {
 		t.Fatal(err)
 	}
-	idx := SafetensorsIndex{Metadata: map[string]any{"total_size": 30}, WeightMap: map[string]string{
+	idx := Index{Metadata: map[string]any{"total_size": 30}, WeightMap: map[string]string{
 		"f32": "m-00001-of-00002.safetensors", "bf16": "m-00001-of-00002.safetensors", "i64": "m-00002-of-00002.safetensors",
 	}}
-	writeIndex := func(name string, idx SafetensorsIndex) string {
+	writeIndex := func(name string, idx Index) string {
 		b, _ := json.Marshal(idx)
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, b, 0o644); err != nil {
@@ -219,7 +219,7 @@ func TestSafetensorsSharded(t *testing.T) {
 	}
 	indexPath := writeIndex("diffusion_pytorch_model.safetensors.index.json", idx)
 	for _, path := range []string{indexPath, dir} { // the index itself, or its directory
-		got, md, err := ReadSafetensors(path)
+		got, md, err := Read(path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,22 +234,22 @@ func TestSafetensorsSharded(t *testing.T) {
 	}
 
 	// A tensor listed in the index but absent from its shard.
-	bad := SafetensorsIndex{WeightMap: map[string]string{"f32": "m-00001-of-00002.safetensors", "bf16": "m-00001-of-00002.safetensors",
+	bad := Index{WeightMap: map[string]string{"f32": "m-00001-of-00002.safetensors", "bf16": "m-00001-of-00002.safetensors",
 		"i64": "m-00002-of-00002.safetensors", "ghost": "m-00002-of-00002.safetensors"}}
-	_, _, err := ReadSafetensorsSharded(writeIndex("ghost.index.json", bad))
+	_, _, err := ReadSharded(writeIndex("ghost.index.json", bad))
 	if err == nil || !strings.Contains(err.Error(), `"ghost"`) {
 		t.Errorf("ghost tensor: err = %v", err)
 	}
 	// A shard holding a tensor the index puts elsewhere.
-	moved := SafetensorsIndex{WeightMap: map[string]string{"f32": "m-00002-of-00002.safetensors", "bf16": "m-00001-of-00002.safetensors",
+	moved := Index{WeightMap: map[string]string{"f32": "m-00002-of-00002.safetensors", "bf16": "m-00001-of-00002.safetensors",
 		"i64": "m-00002-of-00002.safetensors"}}
-	_, _, err = ReadSafetensorsSharded(writeIndex("moved.index.json", moved))
+	_, _, err = ReadSharded(writeIndex("moved.index.json", moved))
 	if err == nil || !strings.Contains(err.Error(), `"f32"`) {
 		t.Errorf("moved tensor: err = %v", err)
 	}
 	// Shard names may not escape the index's directory.
-	escape := SafetensorsIndex{WeightMap: map[string]string{"f32": "../x.safetensors"}}
-	_, _, err = ReadSafetensorsSharded(writeIndex("escape.index.json", escape))
+	escape := Index{WeightMap: map[string]string{"f32": "../x.safetensors"}}
+	_, _, err = ReadSharded(writeIndex("escape.index.json", escape))
 	if err == nil || !strings.Contains(err.Error(), "../x.safetensors") {
 		t.Errorf("escaping shard: err = %v", err)
 	}

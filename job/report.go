@@ -17,7 +17,7 @@ import (
 
 	"github.com/sprint-distill/sprint/config"
 	"github.com/sprint-distill/sprint/eval/shapes"
-	"github.com/sprint-distill/sprint/train"
+	"github.com/sprint-distill/sprint/grid"
 )
 
 // gridScale enlarges the 32x32 samples in the PNGs (nearest neighbour, so pixels stay exact).
@@ -26,14 +26,6 @@ const gridScale = 4
 func slug(s string) string {
 	s = strings.NewReplacer(" ", "_", ",", "", "+", "_", "(", "", ")", "").Replace(strings.ToLower(s))
 	return strings.Trim(s, "_")
-}
-
-// Upscale enlarges an image k times with nearest-neighbour sampling, so that pixels stay exact.
-func Upscale(img image.Image, k int) image.Image {
-	b := img.Bounds()
-	dst := image.NewRGBA(image.Rect(0, 0, b.Dx()*k, b.Dy()*k))
-	draw.NearestNeighbor.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
-	return dst
 }
 
 // writeGrids saves one PNG per row and an overview with every row labelled.
@@ -45,15 +37,15 @@ func writeGrids(dc shapes.DemoConfig, rep *DemoReport) error {
 	for i := range rep.Rows {
 		r := &rep.Rows[i]
 		for j, im := range r.images { // enlarged once, for the row's grid and the overview
-			r.images[j] = Upscale(im, gridScale)
+			r.images[j] = grid.Upscale(im, gridScale)
 		}
 		r.Grid = filepath.Join("grids", slug(r.Name)+".png")
-		if err := train.WritePNG(filepath.Join(dc.Dir, r.Grid), train.Grid(r.images, len(r.images))); err != nil {
+		if err := grid.WritePNG(filepath.Join(dc.Dir, r.Grid), grid.Grid(r.images, len(r.images))); err != nil {
 			return err
 		}
 	}
 	rep.Overview = "overview.png"
-	return train.WritePNG(filepath.Join(dc.Dir, rep.Overview), overview(rep))
+	return grid.WritePNG(filepath.Join(dc.Dir, rep.Overview), overview(rep))
 }
 
 // overview draws the rows one under another with their names on the left (after writeGrids).

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"image/color"
-	"math"
 	"math/rand/v2"
 
 	"github.com/gomlx/compute"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/sprint-distill/sprint/config"
 	"github.com/sprint-distill/sprint/data"
+	"github.com/sprint-distill/sprint/decode"
 	"github.com/sprint-distill/sprint/distill"
 	"github.com/sprint-distill/sprint/eval/shapes"
 	"github.com/sprint-distill/sprint/model"
@@ -78,62 +77,13 @@ func FixedNoise(seed uint64, n int, shape [3]int) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(v, n, shape[0], shape[1], shape[2])
 }
 
-// Decoder turns latents (B, C, H, W) into images.
-type Decoder func(latents *tensors.Tensor) ([]image.Image, error)
-
 // DecoderFor returns the shapes dataset's exact decoder for its shards, and otherwise a preview
-// of the first three latent channels (sprint has no DC-AE decoder yet).
-func DecoderFor(r *data.Reader) Decoder {
+// of the first three latent channels.
+func DecoderFor(r *data.Reader) decode.Decoder {
 	if _, ok, _ := ShapesConfigOf(r); ok {
-		return DecodeShapes
+		return decode.Shapes
 	}
-	return LatentPreview
-}
-
-// DecodeShapes is the shapes dataset's exact latent decoder (data.DecodeLatents) as a Decoder.
-func DecodeShapes(l *tensors.Tensor) ([]image.Image, error) {
-	imgs, err := data.DecodeLatents(l)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]image.Image, len(imgs))
-	for i, im := range imgs {
-		out[i] = im
-	}
-	return out, nil
-}
-
-// LatentPreview maps channels 0-2 of each latent to RGB, scaled by the batch's min and max.
-func LatentPreview(l *tensors.Tensor) ([]image.Image, error) {
-	d := l.Shape().Dimensions
-	if len(d) != 4 {
-		return nil, fmt.Errorf("latent preview: want (B, C, H, W), got %s", l.Shape())
-	}
-	flat, err := tensors.CopyFlatData[float32](l)
-	if err != nil {
-		return nil, fmt.Errorf("latent preview: %w", err)
-	}
-	lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
-	for _, v := range flat {
-		lo, hi = min(lo, v), max(hi, v)
-	}
-	scale := float32(255) / max(hi-lo, 1e-6)
-	b, c, h, w := d[0], d[1], d[2], d[3]
-	out := make([]image.Image, b)
-	for i := range b {
-		img := image.NewRGBA(image.Rect(0, 0, w, h))
-		for y := range h {
-			for x := range w {
-				var px [3]uint8
-				for k := range min(3, c) {
-					px[k] = uint8((flat[((i*c+k)*h+y)*w+x] - lo) * scale)
-				}
-				img.SetRGBA(x, y, color.RGBA{px[0], px[1], px[2], 255})
-			}
-		}
-		out[i] = img
-	}
-	return out, nil
+	return decode.Preview
 }
 
 // GuidanceScale is the w used for validation and the demo's samples: the middle of the
@@ -154,12 +104,12 @@ func newValidator(backend compute.Backend, cfg *config.Config, mcfg model.Config
 		return nil, err
 	}
 	noise := FixedNoise(0, len(prompts.Texts), latentShape)
-	decode := DecoderFor(r)
+	decoder := DecoderFor(r)
 	w := GuidanceScale(cfg.Distill)
 	return train.ValidatorFunc(func(ctx context.Context, step int64, groups map[string]train.Group) (train.Validation, error) {
 		v := train.Validation{Images: map[string][]image.Image{}, Scalars: map[string]float64{}, Columns: len(prompts.Texts)}
 		add := func(name string, lat *tensors.Tensor) error {
-			imgs, err := decode(lat)
+			imgs, err := decoder.Decode(lat)
 			if err != nil {
 				return err
 			}

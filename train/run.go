@@ -19,6 +19,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/sprint-distill/sprint/atomicfile"
 	"github.com/sprint-distill/sprint/checkpoints"
+	"github.com/sprint-distill/sprint/grid"
 	"github.com/sprint-distill/sprint/train/logging"
 )
 
@@ -695,10 +696,10 @@ func (r *Run) validate(ctx context.Context) {
 	}
 	imgs := map[string]image.Image{}
 	for _, name := range slices.Sorted(maps.Keys(v.Images)) {
-		grid := Grid(v.Images[name], v.Columns)
-		imgs["samples/"+name] = grid
+		sheet := grid.Grid(v.Images[name], v.Columns)
+		imgs["samples/"+name] = sheet
 		p := filepath.Join(r.dir, "samples", fmt.Sprintf("step-%09d-%s.png", r.c.global, sanitizeFileName(name)))
-		if err := WritePNG(p, grid); err != nil {
+		if err := grid.WritePNG(p, sheet); err != nil {
 			r.logf("warning: saving samples %s: %v", p, err)
 		} else {
 			r.logf("validation samples: %s", p)

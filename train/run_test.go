@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/color"
 	"io"
 	"math"
 	"os"
@@ -566,28 +565,6 @@ func TestStepperGuard(t *testing.T) {
 	if _, err := bad.Step(w, nil, nil, state, nil, rng, 0.1, 0); err == nil || !strings.Contains(err.Error(), "scalar") {
 		t.Fatalf("non-scalar loss: %v", err)
 	}
-}
-
-func TestGrid(t *testing.T) {
-	mk := func(w, h int, c uint8) image.Image {
-		img := image.NewRGBA(image.Rect(0, 0, w, h))
-		for i := range img.Pix {
-			img.Pix[i] = c
-		}
-		return img
-	}
-	g := Grid([]image.Image{mk(4, 3, 10), mk(4, 3, 20), mk(2, 2, 30)}, 2)
-	if b := g.Bounds(); b.Dx() != 2*4+gridGap || b.Dy() != 2*3+gridGap {
-		t.Fatalf("grid bounds %v", b)
-	}
-	at := func(x, y int) uint8 { r, _, _, _ := g.At(x, y).RGBA(); return uint8(r >> 8) }
-	if at(0, 0) != 10 || at(4+gridGap, 0) != 20 || at(0, 3+gridGap) != 30 || at(4, 0) != 0 || at(3, 3+gridGap) != 0 {
-		t.Fatalf("grid pixels %d %d %d %d %d", at(0, 0), at(4+gridGap, 0), at(0, 3+gridGap), at(4, 0), at(3, 3+gridGap))
-	}
-	if b := Grid([]image.Image{mk(1, 1, 1), mk(1, 1, 1), mk(1, 1, 1), mk(1, 1, 1)}, 0).Bounds(); b.Dx() != 2+gridGap {
-		t.Fatalf("auto columns: %v", b)
-	}
-	_ = color.Black
 }
 
 const signalHelperEnv = "SPRINT_TRAIN_SIGNAL_HELPER_DIR"

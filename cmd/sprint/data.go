@@ -6,20 +6,18 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	xdraw "golang.org/x/image/draw"
 
 	"github.com/sprint-distill/sprint/config"
 	"github.com/sprint-distill/sprint/data"
+	"github.com/sprint-distill/sprint/grid"
 )
 
 func init() { register(newDataCmd) }
@@ -310,42 +308,13 @@ func inspect(ctx context.Context, w io.Writer, r *data.Reader, sample, show int,
 	return nil
 }
 
-// writeContactSheet tiles images (scaled up 4x, nearest neighbour) on a grey grid.
+// writeContactSheet tiles images (scaled up 4x, nearest neighbour) on a grey grid, 8 per row.
 func writeContactSheet(path string, imgs []image.Image) error {
 	if len(imgs) == 0 {
 		return errors.New("contact sheet: no images")
 	}
-	const scale, gap = 4, 4
-	cols := 8
-	if len(imgs) < cols {
-		cols = len(imgs)
-	}
-	rows := (len(imgs) + cols - 1) / cols
-	tw, th := 0, 0
-	for _, im := range imgs {
-		tw, th = max(tw, im.Bounds().Dx()*scale), max(th, im.Bounds().Dy()*scale)
-	}
-	sheet := image.NewRGBA(image.Rect(0, 0, cols*(tw+gap)+gap, rows*(th+gap)+gap))
-	xdraw.Draw(sheet, sheet.Bounds(), image.NewUniform(color.RGBA{96, 96, 96, 255}), image.Point{}, xdraw.Src)
-	for i, im := range imgs {
-		x, y := gap+(i%cols)*(tw+gap), gap+(i/cols)*(th+gap)
-		dst := image.Rect(x, y, x+im.Bounds().Dx()*scale, y+im.Bounds().Dy()*scale)
-		xdraw.NearestNeighbor.Scale(sheet, dst, im, im.Bounds(), xdraw.Src, nil)
-	}
-	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("contact sheet: %w", err)
-		}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("contact sheet: %w", err)
-	}
-	if err := png.Encode(f, sheet); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("contact sheet %s: %w", path, err)
-	}
-	return f.Close()
+	sheet := grid.Layout{Cols: 8, Scale: 4, Gap: 4, Margin: true, Background: color.RGBA{96, 96, 96, 255}}.Draw(imgs)
+	return grid.WritePNG(path, sheet)
 }
 
 func newDataVerifyCmd() *cobra.Command {

@@ -9,11 +9,12 @@ import (
 
 	"github.com/sprint-distill/sprint/checkpoints"
 	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/decode"
 	"github.com/sprint-distill/sprint/distill"
+	"github.com/sprint-distill/sprint/grid"
 	"github.com/sprint-distill/sprint/job"
 	"github.com/sprint-distill/sprint/model"
 	"github.com/sprint-distill/sprint/safetensors"
-	"github.com/sprint-distill/sprint/train"
 )
 
 func init() { register(newSampleCmd) }
@@ -50,9 +51,9 @@ trained with.`,
 			if weights == "" || out == "" {
 				return fmt.Errorf("--weights and --out are required")
 			}
-			decode := map[string]job.Decoder{"shapes": job.DecodeShapes, "preview": job.LatentPreview}[decoder]
-			if decode == nil {
-				return fmt.Errorf("--decoder %q: want shapes or preview", decoder)
+			dec, err := decode.ByName(decoder)
+			if err != nil {
+				return fmt.Errorf("--decoder: %w", err)
 			}
 			mcfg, err := cfg.Model.Resolved()
 			if err != nil {
@@ -90,16 +91,16 @@ trained with.`,
 					return err
 				}
 			}
-			imgs, err := decode(lat)
+			imgs, err := dec.Decode(lat)
 			if err != nil {
 				return err
 			}
 			if zoom > 1 {
 				for i := range imgs {
-					imgs[i] = job.Upscale(imgs[i], zoom)
+					imgs[i] = grid.Upscale(imgs[i], zoom)
 				}
 			}
-			if err := train.WritePNG(out, train.Grid(imgs, 0)); err != nil {
+			if err := grid.WritePNG(out, grid.Grid(imgs, 0)); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d samples (%d step(s)) to %s\n", n, steps, out)

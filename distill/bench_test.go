@@ -150,7 +150,7 @@ func phaseRunners(b *testing.B) (fm, gen, disc func()) {
 		b.Fatal(err)
 	}
 	fm = stepRunner(b, s, cfg, FlowMatchingLoss, s.teacher, nil, nil)
-	gen = stepRunner(b, s, cfg, GeneratorLoss, s.student, union(prefixed(TeacherGroup, s.teacher), prefixed(HeadsGroup, heads)), buffers)
+	gen = stepRunner(b, s, cfg, func(c Config, m model.Config) (train.LossFn, error) { return GeneratorLoss(c, m, PhaseRatio{}) }, s.student, union(prefixed(TeacherGroup, s.teacher), prefixed(HeadsGroup, heads)), buffers)
 	disc = stepRunner(b, s, cfg, DiscriminatorLoss, heads, union(prefixed(TeacherGroup, s.teacher), prefixed(StudentGroup, s.student)), buffers)
 	return fm, gen, disc
 }

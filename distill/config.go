@@ -95,10 +95,6 @@ type Config struct {
 	// needs it; `sprint train-teacher` fine-tunes it when set and starts from scratch when empty.
 	// A relative path is relative to the working directory.
 	TeacherWeights string `mapstructure:"teacher_weights"`
-
-	// phaseG and phaseD are the G:D alternation (train.phase_ratio, which owns it), for the
-	// "generator" warmup counter; 0 means the reference's 1:1. See WithPhaseRatio.
-	phaseG, phaseD int
 }
 
 // FlowMatchingConfig configures the rectified-flow teacher loss used by `train-teacher`.
@@ -146,21 +142,19 @@ func DefaultConfig() Config {
 	}
 }
 
-// WithPhaseRatio returns c with the G:D alternation of the training loop (g generator updates,
-// then d discriminator updates, starting with the generator), which the "generator" warmup
-// counter needs to count generator updates from the global step. The default is 1:1.
-func (c Config) WithPhaseRatio(g, d int) Config {
-	c.phaseG, c.phaseD = g, d
-	return c
-}
+// PhaseRatio is the training loop's G:D alternation (train.phase_ratio owns it): G generator
+// updates, then D discriminator updates, starting with the generator. The "generator" tangent
+// warmup counter needs it to count generator updates from the global step; the zero value
+// means the reference's 1:1.
+type PhaseRatio struct{ G, D int }
 
-// phaseRatio is the G:D ratio, 1:1 when unset; without LADD every update is a generator one.
-func (c Config) phaseRatio() (g, d int) {
-	g, d = c.phaseG, max(c.phaseD, 0)
+// updates is the G:D ratio, 1:1 when unset; without LADD every update is a generator one.
+func (r PhaseRatio) updates(cfg Config) (g, d int) {
+	g, d = r.G, max(r.D, 0)
 	if g <= 0 {
 		g, d = 1, 1
 	}
-	if !c.LADD() {
+	if !cfg.LADD() {
 		d = 0
 	}
 	return g, d
@@ -269,12 +263,17 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// validateDepth checks the head block ids against the model depth.
-func (c Config) validateDepth(depth int) error {
+// ValidateHeadBlocks checks the head block ids against the model depth: each an existing block
+// (0 <= id < depth) and strictly increasing, as the teacher's features are taken in block order.
+func (c Config) ValidateHeadBlocks(depth int) error {
+	var errs []error
 	for i, id := range c.HeadBlockIDs {
-		if id >= depth {
-			return fmt.Errorf("distill.head_block_ids[%d]: block %d does not exist in a model of depth %d", i, id, depth)
+		switch {
+		case id < 0 || id >= depth:
+			errs = append(errs, fmt.Errorf("distill.head_block_ids[%d]: block %d does not exist in a model of depth %d (model.depth; blocks are 0..%d)", i, id, depth, depth-1))
+		case i > 0 && id <= c.HeadBlockIDs[i-1]:
+			errs = append(errs, fmt.Errorf("distill.head_block_ids[%d]: block %d must come after block %d (ids strictly increasing)", i, id, c.HeadBlockIDs[i-1]))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -5,7 +5,18 @@
 // (shared/reference/sana-sprint-algorithm.md); where the paper's code bases differ, it follows
 // the NVlabs training script.
 //
-// What is here:
+// What is here, file by file:
+//
+//   - config.go: Config, the `distill:` section, with the reference defaults and Validate.
+//   - draws.go: the random draws of a step (TrigFlow time law, guidance scales, noise).
+//   - scm.go: the sCM pieces: CFGTarget, StudentJVP, TangentWarmup, Tangent, NormalizeTangent,
+//     SCMLoss; jvp.go: the forward-mode derivative by double VJP.
+//   - ladd.go: the LADD heads, their initialisation, spectral norm and hinge losses.
+//   - steps.go: the G and D phase losses; losses.go: their public constructors and the teacher's
+//     flow-matching objective; batch.go: the typed Batch; groups.go: the tensor groups.
+//   - sample.go: the 1/2/4-step student sampler and the teacher's ODE sampler.
+//
+// In more detail:
 //
 //   - Config, the `distill:` section, with the reference defaults and Validate.
 //   - The pieces of the sCM loss as graph functions: SampleTrigFlowTime (logit-normal time law,
@@ -22,8 +33,8 @@
 // the G phase trains the group "student" with GeneratorLoss, the D phase trains the group
 // "heads" with DiscriminatorLoss; "teacher" is always frozen. Trainable holds the trained
 // group's plain names, Frozen the other groups as "<group>/<name>", Buffers the heads'
-// spectral-norm vectors (the D phase returns them updated), Batch the keys "latent",
-// "text_embedding", "text_mask" and, for CFG, "null_embedding". Step is the global step (G and D
+// spectral-norm vectors (the D phase returns them updated), Batch a checked Batch (NewBatch:
+// latent, caption embedding and mask and, for CFG, the null caption). Step is the global step (G and D
 // updates both count, as in the reference); the loss consumes the step's Rng.
 //
 // Where this differs in shape (not in value) from the reference script: the no-grad JVP pass and

@@ -190,7 +190,7 @@ func (e *sampleEval) mse(t testing.TB, params map[string]*tensors.Tensor) float6
 func distillGMM(t testing.TB, cfg Config, gSteps, batch int, lr float64) (before, after float64) {
 	nets := networks{student: mlpStudent, teacher: gmmTeacher(cfg.SigmaData)}
 	opt := &train.AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
-	gStep := train.NewStepper(testBackend(), "G", generatorLoss(cfg, nets), opt, 1)
+	gStep := train.NewStepper(testBackend(), "G", generatorLoss(cfg, PhaseRatio{}, nets), opt, 1)
 	student := train.Group(initMLP(5))
 	optG := opt.InitState(student)
 	var dStep *train.Stepper

@@ -167,16 +167,19 @@ func TestTangentWarmup(t *testing.T) {
 		{CounterGenerator, 1, 1, 9000, 1},
 	}
 	for _, c := range cases {
-		cfg := DefaultConfig().WithPhaseRatio(c.g, c.d)
+		cfg := DefaultConfig()
+		ratio := PhaseRatio{G: c.g, D: c.d}
 		cfg.TangentWarmupCounter = c.counter
 		out := run(t, func(g *Graph) []*Node {
-			return []*Node{TangentWarmup(cfg, Const(g, c.step), dtypes.Float64)}
+			return []*Node{TangentWarmup(cfg, ratio, Const(g, c.step), dtypes.Float64)}
 		})
 		near(t, c.counter+" warmup", out[0][0], c.want, 1e-12)
 	}
 	cfg := DefaultConfig()
 	cfg.TangentWarmupSteps = 0
-	out := run(t, func(g *Graph) []*Node { return []*Node{TangentWarmup(cfg, Const(g, int64(0)), dtypes.Float64)} })
+	out := run(t, func(g *Graph) []*Node {
+		return []*Node{TangentWarmup(cfg, PhaseRatio{}, Const(g, int64(0)), dtypes.Float64)}
+	})
 	near(t, "no warmup", out[0][0], 1, 0)
 }
 

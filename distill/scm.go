@@ -70,8 +70,8 @@ func SCMLoss(f, fMinus, g, theta, logvar *Node, sigmaData float64) SCMTerms {
 
 // TangentWarmup is r = min(1, n/tangent_warmup_steps) (§2.4), where n is the global update
 // counter step (any numeric dtype, scalar) or, with tangent_warmup_counter "generator", the
-// number of generator updates before it under the G:D alternation (Config.WithPhaseRatio).
-func TangentWarmup(cfg Config, step *Node, dtype dtypes.DType) *Node {
+// number of generator updates before it under the loop's G:D alternation ratio.
+func TangentWarmup(cfg Config, ratio PhaseRatio, step *Node, dtype dtypes.DType) *Node {
 	g := step.Graph()
 	if cfg.TangentWarmupSteps == 0 {
 		return ScalarOne(g, dtype)
@@ -80,7 +80,7 @@ func TangentWarmup(cfg Config, step *Node, dtype dtypes.DType) *Node {
 	if cfg.TangentWarmupCounter == CounterGenerator {
 		// Generator updates before global update n, for cycles of g G-updates then d D-updates
 		// starting with G: ⌊n/(g+d)⌋·g + min(n mod (g+d), g).
-		gs, ds := cfg.phaseRatio()
+		gs, ds := ratio.updates(cfg)
 		cycle := float64(gs + ds)
 		full := Floor(DivScalar(n, cycle))
 		rest := Sub(n, MulScalar(full, cycle))

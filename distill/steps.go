@@ -23,7 +23,7 @@ type networks struct {
 // Trainable holds the student; Frozen the groups "teacher" and "heads" (no gradient reaches
 // them); Buffers the heads' spectral-norm vectors, read as they are (heads in eval mode, §3.5)
 // and not returned.
-func generatorLoss(cfg Config, nets networks) train.LossFn {
+func generatorLoss(cfg Config, ratio PhaseRatio, nets networks) train.LossFn {
 	sd := cfg.SigmaData
 	return func(g *Graph, in train.StepInputs) train.StepOutputs {
 		b := readBatch(in)
@@ -49,7 +49,7 @@ func generatorLoss(cfg Config, nets networks) train.LossFn {
 			st := StudentJVP(func(xhat, th *Node) (*Node, *Node) {
 				return nets.student(student, xhat, th, b.text, b.mask, w)
 			}, xTheta, theta, dxdt, sd)
-			r := TangentWarmup(cfg, in.Step, dtype)
+			r := TangentWarmup(cfg, ratio, in.Step, dtype)
 			tangent, gNorm := NormalizeTangent(Tangent(theta, xTheta, st.FMinus, dxdt, st.JVP, r, sd), cfg.GNormConstant)
 			terms := SCMLoss(st.F, st.FMinus, StopGradient(tangent), theta, st.Logvar, sd)
 			fScm = st.F
@@ -94,7 +94,7 @@ func generatorLoss(cfg Config, nets networks) train.LossFn {
 // teacherVelocity is the teacher's PF-ODE velocity dxdt in x units at (x_θ, θ), without gradient
 // (§2.2): one doubled-batch pass on [null caption, caption] with the caption's mask for both
 // halves and dxdt = σd·[F_u + w(F_c − F_u)], or a single conditional pass when cfg_scales[0] <= 1.
-func teacherVelocity(cfg Config, nets networks, teacher map[string]*Node, in train.StepInputs, b batchInputs, xTheta, theta, w *Node) *Node {
+func teacherVelocity(cfg Config, nets networks, teacher map[string]*Node, in train.StepInputs, b batchNodes, xTheta, theta, w *Node) *Node {
 	sd := cfg.SigmaData
 	xhat := DivScalar(xTheta, sd)
 	if !cfg.UsesCFG() {

@@ -38,12 +38,6 @@ func (k Kind) String() string {
 	return "distill"
 }
 
-// Group names beyond distill's student/teacher/heads.
-const (
-	// HeadsStateGroup holds the discriminator heads' spectral-norm vectors.
-	HeadsStateGroup = "heads_sn"
-)
-
 // Options are the run-level choices a CLI gives a job.
 type Options struct {
 	// Dir overrides the run folder (default <train.run_dir>/<train.name>).
@@ -103,7 +97,7 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 	var unsaved []string
 	switch kind {
 	case Teacher:
-		teacher, err := loadTeacher(cfg, mcfg, true)
+		teacher, err := LoadTeacher(cfg, mcfg, true)
 		if err != nil {
 			return nil, err
 		}
@@ -156,7 +150,7 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 // distillPhases initialises the student (from the teacher) and the heads, and builds the G and D
 // phases; LADD off (adv_lambda 0) leaves the D phase out.
 func distillPhases(backend compute.Backend, cfg *config.Config, mcfg model.Config, groups map[string]train.Group) ([]train.Phase, error) {
-	teacher, err := loadTeacher(cfg, mcfg, false)
+	teacher, err := LoadTeacher(cfg, mcfg, false)
 	if err != nil {
 		return nil, err
 	}
@@ -166,8 +160,9 @@ func distillPhases(backend compute.Backend, cfg *config.Config, mcfg model.Confi
 	}
 	groups[distill.TeacherGroup] = train.Group(teacher)
 	groups[distill.StudentGroup] = train.Group(student)
-	dcfg := cfg.Distill.WithPhaseRatio(cfg.Train.PhaseRatio.G, cfg.Train.PhaseRatio.D)
-	gLoss, err := distill.GeneratorLoss(dcfg, mcfg)
+	dcfg := cfg.Distill
+	ratio := distill.PhaseRatio{G: cfg.Train.PhaseRatio.G, D: cfg.Train.PhaseRatio.D}
+	gLoss, err := distill.GeneratorLoss(dcfg, mcfg, ratio)
 	if err != nil {
 		return nil, err
 	}
@@ -179,9 +174,9 @@ func distillPhases(backend compute.Backend, cfg *config.Config, mcfg model.Confi
 			return nil, err
 		}
 		groups[distill.HeadsGroup] = train.Group(heads)
-		groups[HeadsStateGroup] = train.Group(sn)
+		groups[distill.HeadsStateGroup] = train.Group(sn)
 		gFrozen = append(gFrozen, distill.HeadsGroup)
-		buffers = HeadsStateGroup
+		buffers = distill.HeadsStateGroup
 	}
 	specs := []train.PhaseSpec{{
 		Name: "g", Loss: gLoss, Trainable: distill.StudentGroup, Frozen: gFrozen, Buffers: buffers,
@@ -193,15 +188,15 @@ func distillPhases(backend compute.Backend, cfg *config.Config, mcfg model.Confi
 		}
 		specs = append(specs, train.PhaseSpec{
 			Name: "d", Loss: dLoss, Trainable: distill.HeadsGroup,
-			Frozen: []string{distill.TeacherGroup, distill.StudentGroup}, Buffers: HeadsStateGroup,
+			Frozen: []string{distill.TeacherGroup, distill.StudentGroup}, Buffers: distill.HeadsStateGroup,
 			Repeat: cfg.Train.PhaseRatio.D})
 	}
 	return train.NewPhases(backend, cfg.Train, specs...)
 }
 
-// loadTeacher reads distill.teacher_weights (diffusers layout); a teacher job without weights
+// LoadTeacher reads distill.teacher_weights (diffusers layout); a teacher job without weights
 // starts from a fresh initialisation, a distillation job needs them.
-func loadTeacher(cfg *config.Config, mcfg model.Config, mayInit bool) (model.Params, error) {
+func LoadTeacher(cfg *config.Config, mcfg model.Config, mayInit bool) (model.Params, error) {
 	path := cfg.Distill.TeacherWeights
 	if path == "" {
 		if !mayInit {

@@ -41,22 +41,19 @@ func (s *source) open() error {
 	return nil
 }
 
-// Next returns the next batch: latent, text_embedding, text_mask and null_embedding.
+// Next returns the next batch as a checked distill.Batch (with the null caption) in the names
+// the step graphs read.
 func (s *source) Next() (map[string]*tensors.Tensor, error) {
 	b, err := s.it.Next()
 	if err != nil {
 		return nil, err
 	}
+	batch, err := distill.NewBatch(b.Latent, b.TextEmbedding, b.TextMask, s.null)
+	if err != nil {
+		return nil, fmt.Errorf("data reader at epoch %d batch %d: %w", s.pos.Epoch, s.pos.Index, err)
+	}
 	s.pos = b.Next
-	out := map[string]*tensors.Tensor{
-		distill.BatchLatent: b.Latent,
-		distill.BatchText:   b.TextEmbedding,
-		distill.BatchMask:   b.TextMask,
-	}
-	if s.null != nil {
-		out[distill.NullEmbedding] = s.null
-	}
-	return out, nil
+	return batch.Tensors(), nil
 }
 
 // Position is the reader position after the last batch Next returned.

@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sprint-distill/sprint/config"
-	"github.com/sprint-distill/sprint/job"
+	"github.com/sprint-distill/sprint/demo"
 	"github.com/sprint-distill/sprint/train"
 )
 
@@ -39,7 +39,7 @@ accuracies (an exact detector of the rendered shapes, scored like GenEval).`,
 				return err
 			}
 			defer backend.Finalize()
-			rep, err := job.Demo(ctx, backend, cfg, job.DemoOptions{Console: cmd.OutOrStdout(), Resume: resume})
+			rep, err := demo.Run(ctx, backend, cfg, demo.Options{Console: cmd.OutOrStdout(), Resume: resume})
 			if err != nil {
 				return err
 			}

@@ -1,4 +1,4 @@
-package job
+package demo
 
 import (
 	"context"
@@ -19,12 +19,13 @@ import (
 	"github.com/sprint-distill/sprint/distill"
 	"github.com/sprint-distill/sprint/eval/fid"
 	"github.com/sprint-distill/sprint/eval/shapes"
+	"github.com/sprint-distill/sprint/job"
 	"github.com/sprint-distill/sprint/model"
 	"github.com/sprint-distill/sprint/train"
 )
 
-// DemoOptions are the CLI's choices for Demo.
-type DemoOptions struct {
+// Options are the CLI's choices for Demo.
+type Options struct {
 	// Console receives progress and the final summary.
 	Console io.Writer
 	// Resume continues the variants' runs where they stopped ("auto") instead of starting over.
@@ -44,8 +45,8 @@ type Row struct {
 	images  []image.Image
 }
 
-// DemoReport is what the demo measured.
-type DemoReport struct {
+// Report is what the demo measured.
+type Report struct {
 	Rows      []Row
 	Trained   map[string]time.Duration // distillation wall time per variant
 	Winner    string                   // the variant with the best 1-step exact accuracy
@@ -60,7 +61,7 @@ type DemoReport struct {
 // 1/2/4/20 steps and every student at 1/2/4 steps from the same held-out prompts and noise, and
 // writes PNG grids and <demo.dir>/report.md with a Fréchet distance and compositional accuracy
 // for every row.
-func Demo(ctx context.Context, backend compute.Backend, cfg *config.Config, opts DemoOptions) (*DemoReport, error) {
+func Run(ctx context.Context, backend compute.Backend, cfg *config.Config, opts Options) (*Report, error) {
 	start := time.Now()
 	out := opts.Console
 	if out == nil {
@@ -77,11 +78,11 @@ func Demo(ctx context.Context, backend compute.Backend, cfg *config.Config, opts
 	if err := ensureShapes(cfg, out); err != nil {
 		return nil, err
 	}
-	teacher, err := loadTeacher(cfg, mcfg, false)
+	teacher, err := job.LoadTeacher(cfg, mcfg, false)
 	if err != nil {
 		return nil, err
 	}
-	rep := &DemoReport{Trained: map[string]time.Duration{}, TeacherAt: cfg.Distill.TeacherWeights}
+	rep := &Report{Trained: map[string]time.Duration{}, TeacherAt: cfg.Distill.TeacherWeights}
 
 	// Held-out prompts and reference images.
 	sc := cfg.Data.Shapes
@@ -111,8 +112,8 @@ func Demo(ctx context.Context, backend compute.Backend, cfg *config.Config, opts
 	if err != nil {
 		return nil, fmt.Errorf("reference statistics: %w", err)
 	}
-	noise := FixedNoise(uint64(dc.NoiseSeed), dc.Prompts, sc.LatentShape())
-	w := GuidanceScale(cfg.Distill)
+	noise := job.FixedNoise(uint64(dc.NoiseSeed), dc.Prompts, sc.LatentShape())
+	w := job.GuidanceScale(cfg.Distill)
 
 	score := func(r *Row, lat *tensors.Tensor, elapsed time.Duration) error {
 		imgs, err := data.DecodeLatents(lat)
@@ -183,7 +184,7 @@ func Demo(ctx context.Context, backend compute.Backend, cfg *config.Config, opts
 			return nil, err
 		}
 		t0 := time.Now()
-		j, err := New(ctx, backend, vcfg, Distill, Options{Dir: dir, Resume: resume, Console: out})
+		j, err := job.New(ctx, backend, vcfg, job.Distill, job.Options{Dir: dir, Resume: resume, Console: out})
 		if err != nil {
 			return nil, fmt.Errorf("variant %s: %w", v, err)
 		}

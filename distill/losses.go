@@ -48,10 +48,8 @@ func checkConfigs(cfg Config, mcfg model.Config) (model.Config, error) {
 		return r, fmt.Errorf("distill.sigma_data (%v) and model.sigma_data (%v) differ", cfg.SigmaData, r.SigmaData)
 	}
 	if cfg.LADD() {
-		for i, id := range cfg.HeadBlockIDs {
-			if id >= r.Depth {
-				return r, fmt.Errorf("distill.head_block_ids[%d]: block %d does not exist in a model of depth %d (model.depth)", i, id, r.Depth)
-			}
+		if err := cfg.ValidateHeadBlocks(r.Depth); err != nil {
+			return r, err
 		}
 	}
 	return r, nil
@@ -65,17 +63,18 @@ func checkConfigs(cfg Config, mcfg model.Config) (model.Config, error) {
 //   - Frozen: "teacher/<name>" (the teacher) and, with LADD, "heads/<name>" (see InitHeads).
 //   - Buffers: with LADD, the heads' spectral-norm vectors (see InitHeads); read, not updated.
 //   - Batch: "latent" (B,C,H,W), "text_embedding" (B,L,Dc), "text_mask" (B,L) and, when
-//     cfg_scales[0] > 1, "null_embedding" (1,L,Dc) (or Frozen "teacher/null_embedding").
-//   - Step: the global step before this update (G and D updates both count).
+//     cfg_scales[0] > 1, "null_embedding" (see Batch).
+//   - Step: the global step before this update (G and D updates both count); ratio is the
+//     loop's G:D alternation, which the "generator" tangent-warmup counter needs.
 //
 // Metrics: scm_loss, loss_no_logvar, loss_no_weight, g_norm, tangent_warmup (sCM on),
 // adv_loss, d_fake_logit (LADD on), total_loss.
-func GeneratorLoss(cfg Config, mcfg model.Config) (train.LossFn, error) {
+func GeneratorLoss(cfg Config, mcfg model.Config, ratio PhaseRatio) (train.LossFn, error) {
 	r, err := checkConfigs(cfg, mcfg)
 	if err != nil {
 		return nil, fmt.Errorf("distill: generator loss: %w", err)
 	}
-	return generatorLoss(cfg, modelNetworks(r)), nil
+	return generatorLoss(cfg, ratio, modelNetworks(r)), nil
 }
 
 // DiscriminatorLoss returns the discriminator-phase hinge loss (reference §3.3, §3.4, §12
@@ -99,33 +98,6 @@ func DiscriminatorLoss(cfg Config, mcfg model.Config) (train.LossFn, error) {
 	return discriminatorLoss(cfg, modelNetworks(r)), nil
 }
 
-// InitHeads returns the initial parameters and spectral-norm buffers of one discriminator head
-// per distill.head_block_ids block, over the model's hidden width, in the model's dtype
-// (float32 when the model computes in bfloat16). Names: heads.<i>.{conv0,norm0,conv1,norm1,cls}.
-// {weight,bias} (parameters; conv weights in PyTorch's (out, in, kernel) layout) and
-// heads.<i>.{conv0,conv1,cls}.weight_{u,v} (buffers).
-func InitHeads(cfg Config, mcfg model.Config, seed int64) (params, buffers model.Params, err error) {
-	r, err := checkConfigs(cfg, mcfg)
-	if err != nil {
-		return nil, nil, fmt.Errorf("distill: heads: %w", err)
-	}
-	if len(cfg.HeadBlockIDs) == 0 {
-		return nil, nil, fmt.Errorf("distill: heads: distill.head_block_ids is empty")
-	}
-	dt, err := r.ComputeDType()
-	if err != nil {
-		return nil, nil, fmt.Errorf("distill: heads: model.dtype: %w", err)
-	}
-	if dt != dtypes.Float64 {
-		dt = dtypes.Float32
-	}
-	p, b, err := initHeads(len(cfg.HeadBlockIDs), r.HiddenSize, dt, seed)
-	if err != nil {
-		return nil, nil, fmt.Errorf("distill: heads: %w", err)
-	}
-	return p, b, nil
-}
-
 // FlowMatchingLoss returns the teacher's rectified-flow training loss for `train-teacher`
 // (the objective SANA's teacher was trained with, in the convention of reference §1):
 //
@@ -138,7 +110,7 @@ func InitHeads(cfg Config, mcfg model.Config, seed int64) (params, buffers model
 // velocity CFG needs.
 //
 // Inputs: Trainable the teacher's parameters; Batch "latent", "text_embedding", "text_mask"
-// and, with caption dropout, "null_embedding" (or Frozen "teacher/null_embedding").
+// and, with caption dropout, "null_embedding" (see Batch).
 // Metrics: fm_loss.
 func FlowMatchingLoss(cfg Config, mcfg model.Config) (train.LossFn, error) {
 	if err := cfg.Validate(); err != nil {

@@ -1,4 +1,4 @@
-package job
+package demo
 
 import (
 	"fmt"
@@ -18,6 +18,7 @@ import (
 	"github.com/sprint-distill/sprint/config"
 	"github.com/sprint-distill/sprint/eval/shapes"
 	"github.com/sprint-distill/sprint/grid"
+	"github.com/sprint-distill/sprint/job"
 )
 
 // gridScale enlarges the 32x32 samples in the PNGs (nearest neighbour, so pixels stay exact).
@@ -29,7 +30,7 @@ func slug(s string) string {
 }
 
 // writeGrids saves one PNG per row and an overview with every row labelled.
-func writeGrids(dc shapes.DemoConfig, rep *DemoReport) error {
+func writeGrids(dc shapes.DemoConfig, rep *Report) error {
 	gdir := filepath.Join(dc.Dir, "grids")
 	if err := os.MkdirAll(gdir, 0o755); err != nil {
 		return err
@@ -49,7 +50,7 @@ func writeGrids(dc shapes.DemoConfig, rep *DemoReport) error {
 }
 
 // overview draws the rows one under another with their names on the left (after writeGrids).
-func overview(rep *DemoReport) image.Image {
+func overview(rep *Report) image.Image {
 	const labelW, pad = 250, 4
 	if len(rep.Rows) == 0 || len(rep.Rows[0].images) == 0 {
 		return image.NewRGBA(image.Rect(0, 0, 1, 1))
@@ -76,14 +77,14 @@ func overview(rep *DemoReport) image.Image {
 }
 
 // writeReport writes <demo.dir>/report.md: the table, the grids and what the ablation shows.
-func writeReport(cfg *config.Config, rep *DemoReport) error {
+func writeReport(cfg *config.Config, rep *Report) error {
 	dc := cfg.Demo
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# sprint CPU demo: distilling a shapes teacher into a one-step student\n\n")
 	p("Teacher: `%s` (model preset `%s`), sampled by Euler steps of its guided ODE; students: sCM sampler.\n", rep.TeacherAt, cfg.Model.Preset)
 	p("Every row uses the same %d held-out prompts (not training rows) and the same starting noise; ", dc.Prompts)
-	p("guidance w = %.1f (CFG for the teacher, the guidance embedding for the students).\n\n", GuidanceScale(cfg.Distill))
+	p("guidance w = %.1f (CFG for the teacher, the guidance embedding for the students).\n\n", job.GuidanceScale(cfg.Distill))
 	p("Distillation: %d global steps per variant (G and D steps both count), batch %d, %s lr %.2g.\n",
 		cfg.Train.MaxSteps, cfg.Data.BatchSize, cfg.Train.Optimizer.Type, cfg.Train.Optimizer.LR)
 	vs := make([]string, 0, len(rep.Trained))
@@ -123,7 +124,7 @@ func writeReport(cfg *config.Config, rep *DemoReport) error {
 }
 
 // verdict states which variant wins and how the best one-step student compares with the teacher.
-func verdict(rep *DemoReport) string {
+func verdict(rep *Report) string {
 	find := func(variant string, steps int) *Row {
 		for i := range rep.Rows {
 			if rep.Rows[i].Variant == variant && rep.Rows[i].Steps == steps {
@@ -169,7 +170,7 @@ func maxInt(xs []int) int {
 	return m
 }
 
-func percentWithPosition(rep *DemoReport) int {
+func percentWithPosition(rep *Report) int {
 	if len(rep.Rows) == 0 || rep.Rows[0].Acc.Images == 0 {
 		return 0
 	}

@@ -47,7 +47,7 @@ func TestGradientStructure(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			gLoss, err := GeneratorLoss(cfg, s.mcfg)
+			gLoss, err := GeneratorLoss(cfg, s.mcfg, PhaseRatio{})
 			if err != nil {
 				t.Fatal(err)
 			}

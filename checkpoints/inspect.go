@@ -30,9 +30,11 @@ type TensorInfo struct {
 type Report struct {
 	Path string `json:"path"`
 	Size int64  `json:"size"`
-	// State holds the step counters, phase, seed and data position.
-	State   State        `json:"state"`
-	Tensors []TensorInfo `json:"tensors"`
+	// State holds the global step and the components' resume sections.
+	State State `json:"state"`
+	// Integrity is "ok" when every checksum matched, else the problems found.
+	Integrity string       `json:"integrity"`
+	Tensors   []TensorInfo `json:"tensors"`
 	// Digest is the sha256 over every tensor's name, dtype, shape and digest, in name order:
 	// two checkpoints with equal digests hold bitwise-equal tensors.
 	Digest string `json:"sha256"`
@@ -77,12 +79,18 @@ func Inspect(path string) (*Report, error) {
 		}
 	}
 	r := &Report{Path: path, Size: fi.Size()}
+	crcs := map[string]string{}
 	md, err := safetensors.ForEach(path, func(name string, t *tensors.Tensor) error {
 		d, err := TensorDigest(t)
 		if err != nil {
 			return fmt.Errorf("tensor %q: %w", name, err)
 		}
 		r.Tensors = append(r.Tensors, TensorInfo{Name: name, DType: t.DType(), Shape: slices.Clone(t.Shape().Dimensions), Digest: d})
+		sum, err := tensorCRC(t) // streamed: the whole file is never held in memory
+		if err != nil {
+			return fmt.Errorf("tensor %q: %w", name, err)
+		}
+		crcs[name] = sum
 		return nil
 	})
 	if err != nil {
@@ -90,6 +98,10 @@ func Inspect(path string) (*Report, error) {
 	}
 	if r.State, _, _, err = parseMetadata(path, md); err != nil {
 		return nil, err
+	}
+	r.Integrity = "ok"
+	if err := verifySums(crcs, md); err != nil {
+		r.Integrity = "DAMAGED: " + err.Error()
 	}
 	sort.Slice(r.Tensors, func(i, j int) bool { return r.Tensors[i].Name < r.Tensors[j].Name })
 	r.Digest = DigestOf(r.Tensors)
@@ -102,24 +114,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "checkpoint      %s (%d bytes)\n", r.Path, r.Size)
 	fmt.Fprintf(&b, "digest          %s\n", r.Digest)
+	fmt.Fprintf(&b, "integrity       %s\n", r.Integrity)
 	fmt.Fprintf(&b, "global step     %d\n", st.GlobalStep)
-	phases := make([]string, 0, len(st.PhaseSteps))
-	for _, p := range slices.Sorted(maps.Keys(st.PhaseSteps)) {
-		phases = append(phases, fmt.Sprintf("%s=%d", p, st.PhaseSteps[p]))
+	for _, name := range slices.Sorted(maps.Keys(st.Sections)) {
+		fmt.Fprintf(&b, "%-15s %s\n", name, st.Sections[name])
 	}
-	fmt.Fprintf(&b, "phase steps     %s\n", strings.Join(phases, " "))
-	fmt.Fprintf(&b, "skipped steps   %d\n", st.Skipped)
-	fmt.Fprintf(&b, "schedule step   %d\n", st.ScheduleStep)
-	fmt.Fprintf(&b, "next phase      %s (cycle index %d, %d of its steps taken)\n", st.Phase, st.PhaseIndex, st.PhaseRepeat)
-	fmt.Fprintf(&b, "seed            %d\n", st.Seed)
-	pos := string(st.DataPosition)
-	if pos == "" {
-		pos = "(none)"
-	}
-	fmt.Fprintf(&b, "data position   %s\n", pos)
 	fmt.Fprintf(&b, "config sha256   %s\n", st.ConfigFingerprint)
-	fmt.Fprintf(&b, "train time      %.1f s\n", st.TrainSeconds)
-	fmt.Fprintf(&b, "completed       %v\n", st.Completed)
 	fmt.Fprintf(&b, "saved at        %s\n", st.SavedAt.Format("2006-01-02 15:04:05 MST"))
 	fmt.Fprintf(&b, "groups          %s\n", strings.Join(st.Groups, " "))
 	fmt.Fprintf(&b, "tensors         %d\n\n", len(r.Tensors))

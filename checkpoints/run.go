@@ -22,8 +22,9 @@ import (
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
-// Format identifies the layout of run checkpoints written by this package.
-const Format = "sprint-run-checkpoint/1"
+// Format identifies the layout of run checkpoints written by this package. Version 2 stores
+// the run state as named sections and a checksum of every tensor and of the metadata.
+const Format = "sprint-run-checkpoint/2"
 
 // Metadata keys of a run checkpoint's safetensors header.
 const (
@@ -31,43 +32,44 @@ const (
 	MetaState      = "sprint.state"
 	MetaConfig     = "sprint.config"
 	MetaConfigFlat = "sprint.config_flat"
+	// MetaChecksums holds the CRC-32C of every tensor's bytes and of the other metadata
+	// values (see Checksums); Load verifies them.
+	MetaChecksums = "sprint.checksums"
 )
 
 // LatestName is the pointer file, in a checkpoints folder, naming the newest complete checkpoint.
 const LatestName = "latest"
 
-// ErrNoCheckpoint is returned when a folder holds no loadable checkpoint.
+// ErrNoCheckpoint is returned when a folder holds no checkpoint file at all.
 var ErrNoCheckpoint = errors.New("no checkpoint found")
 
-// State is everything a run needs to continue besides its tensors.
+// State is what a checkpoint records besides tensors and config: the step that names it, when
+// it was saved, and the run's resume state as sections. Each section is opaque JSON owned by the
+// component that wrote it (the training loop's counters, the RNG, the data reader's position,
+// the optimizers); this package stores them without knowing their fields.
 type State struct {
-	// GlobalStep counts successful steps of every phase.
+	// GlobalStep is the number of steps the run had taken; it names the file.
 	GlobalStep int64 `json:"global_step"`
-	// PhaseSteps counts successful steps per phase ("g": generator, "d": discriminator).
-	PhaseSteps map[string]int64 `json:"phase_steps"`
-	// Skipped counts steps skipped because the loss or the gradient norm was not finite.
-	Skipped int64 `json:"skipped"`
-	// ScheduleStep is the learning-rate scheduler's step counter.
-	ScheduleStep int64 `json:"schedule_step"`
-	// Phase is the phase the next step runs; PhaseIndex its index in the cycle and
-	// PhaseRepeat how many of its consecutive steps were already taken.
-	Phase       string `json:"phase"`
-	PhaseIndex  int    `json:"phase_index"`
-	PhaseRepeat int    `json:"phase_repeat"`
-	// Seed is the run seed; with the counters above it determines every step's RNG state.
-	Seed int64 `json:"seed"`
-	// DataPosition is the data reader's opaque position (the next batch to read).
-	DataPosition json.RawMessage `json:"data_position,omitempty"`
+	// Sections are the components' resume states, by component name.
+	Sections map[string]json.RawMessage `json:"sections"`
 	// ConfigFingerprint is the sha256 of the canonical resolved config.
 	ConfigFingerprint string `json:"config_fingerprint"`
-	// TrainSeconds is the wall time spent training, summed over resumed processes.
-	TrainSeconds float64 `json:"train_seconds"`
-	// Completed is true when the run reached its last step.
-	Completed bool `json:"completed"`
 	// SavedAt is when the checkpoint was written.
 	SavedAt time.Time `json:"saved_at"`
 	// Groups lists the tensor groups stored ("student", "opt_g", ...).
 	Groups []string `json:"groups"`
+}
+
+// Section decodes section name into v; it is an error if the checkpoint has no such section.
+func (s State) Section(name string, v any) error {
+	raw, ok := s.Sections[name]
+	if !ok {
+		return fmt.Errorf("checkpoint has no %q section (it has %v)", name, slices.Sorted(maps.Keys(s.Sections)))
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("checkpoint section %q: %w", name, err)
+	}
+	return nil
 }
 
 // Checkpoint is one run checkpoint.
@@ -189,6 +191,11 @@ func (m *Manager) Save(c *Checkpoint) (string, error) {
 		MetaConfig:     string(c.ConfigYAML),
 		MetaConfigFlat: string(flatJSON),
 	}
+	sums, err := checksumsOf(c.Tensors, md)
+	if err != nil {
+		return "", fmt.Errorf("checkpoints: saving step %d: %w", st.GlobalStep, err)
+	}
+	md[MetaChecksums] = sums
 	name := FileName(st.GlobalStep)
 	path := filepath.Join(m.dir, name)
 	if err := atomicfile.Write(m.fs, path, func(w io.Writer) error { return safetensors.Write(w, c.Tensors, md) }); err != nil {
@@ -326,8 +333,8 @@ func checkHeader(path string) error {
 
 // parseMetadata decodes a run checkpoint's header metadata.
 func parseMetadata(path string, md map[string]string) (State, []byte, map[string]string, error) {
-	if md[MetaFormat] != Format {
-		return State{}, nil, nil, fmt.Errorf("checkpoints: %s is not a run checkpoint (format %q, want %q)", path, md[MetaFormat], Format)
+	if err := checkFormat(path, md); err != nil {
+		return State{}, nil, nil, err
 	}
 	var st State
 	dec := json.NewDecoder(bytes.NewReader([]byte(md[MetaState])))
@@ -343,11 +350,31 @@ func parseMetadata(path string, md map[string]string) (State, []byte, map[string
 	return st, []byte(md[MetaConfig]), flat, nil
 }
 
-// Load reads a run checkpoint.
+// checkFormat tells a run checkpoint of this version from other files, naming what it found.
+func checkFormat(path string, md map[string]string) error {
+	switch f := md[MetaFormat]; {
+	case f == Format:
+		return nil
+	case f == "sprint-run-checkpoint/1":
+		return fmt.Errorf("checkpoints: %s was written by an older sprint (format %q, without sections and checksums); "+
+			"resume it with the sprint version that wrote it, or start the run over", path, f)
+	default:
+		return fmt.Errorf("checkpoints: %s is not a run checkpoint (format %q, want %q)", path, f, Format)
+	}
+}
+
+// Load reads a run checkpoint and verifies the checksum of every tensor and of the state: a
+// damaged file is an error naming the tensor or metadata entry whose bytes changed.
 func Load(path string) (*Checkpoint, error) {
 	named, md, err := safetensors.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: loading %s: %w", path, err)
+	}
+	if err := checkFormat(path, md); err != nil {
+		return nil, err
+	}
+	if err := verifyChecksums(named, md); err != nil {
+		return nil, fmt.Errorf("checkpoints: %s is damaged: %w", path, err)
 	}
 	st, cfg, flat, err := parseMetadata(path, md)
 	if err != nil {

@@ -25,14 +25,12 @@ import (
 func testCheckpoint(step int64) *Checkpoint {
 	return &Checkpoint{
 		State: State{
-			GlobalStep:        step,
-			PhaseSteps:        map[string]int64{"g": (step + 1) / 2, "d": step / 2},
-			Skipped:           1,
-			ScheduleStep:      (step + 1) / 2,
-			Phase:             "d",
-			PhaseIndex:        1,
-			Seed:              42,
-			DataPosition:      json.RawMessage(fmt.Sprintf(`{"epoch":0,"row":%d}`, step*4)),
+			GlobalStep: step,
+			Sections: map[string]json.RawMessage{
+				"loop": json.RawMessage(fmt.Sprintf(`{"phase_steps":{"d":%d,"g":%d},"phase":"d"}`, step/2, (step+1)/2)),
+				"rng":  json.RawMessage(`{"seed":42}`),
+				"data": json.RawMessage(fmt.Sprintf(`{"epoch":0,"row":%d}`, step*4)),
+			},
 			ConfigFingerprint: Fingerprint([]byte("train:\n  lr: 1\n")),
 			SavedAt:           time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC),
 		},
@@ -69,9 +67,14 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State.GlobalStep != 7 || got.State.PhaseSteps["g"] != 4 || got.State.Phase != "d" || got.State.Seed != 42 ||
-		string(got.State.DataPosition) != `{"epoch":0,"row":28}` || !got.State.SavedAt.Equal(c.State.SavedAt) {
+	var rng struct{ Seed int64 }
+	if got.State.GlobalStep != 7 || string(got.State.Sections["loop"]) != `{"phase_steps":{"d":3,"g":4},"phase":"d"}` ||
+		string(got.State.Sections["data"]) != `{"epoch":0,"row":28}` || !got.State.SavedAt.Equal(c.State.SavedAt) ||
+		got.State.Section("rng", &rng) != nil || rng.Seed != 42 {
 		t.Fatalf("state %+v", got.State)
+	}
+	if err := got.State.Section("optimizers", &rng); err == nil || !strings.Contains(err.Error(), `no "optimizers" section`) {
+		t.Fatalf("missing section: %v", err)
 	}
 	if !slices.Equal(got.State.Groups, []string{"heads", "opt_g", "student"}) {
 		t.Fatalf("groups %v", got.State.Groups)
@@ -434,7 +437,7 @@ func TestInspect(t *testing.T) {
 	if err := r.WriteText(&buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"global step     4", "g=2", "d=2", `{"epoch":0,"row":16}`, "student/blocks.0.w", "[2 3]", "BFloat16", r.Digest} {
+	for _, want := range []string{"global step     4", "integrity       ok", `"g":2`, `"d":2`, `{"epoch":0,"row":16}`, "student/blocks.0.w", "[2 3]", "BFloat16", r.Digest} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("report text lacks %q:\n%s", want, buf.String())
 		}

@@ -3,6 +3,7 @@ package safetensors
 import (
 	"cmp"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -115,13 +116,23 @@ func openReader(path string) (r *hfst.TensorReader, err error) {
 	}
 	var lenBuf [8]byte
 	_, err = io.ReadFull(f, lenBuf[:])
-	_ = f.Close()
 	if err != nil {
+		_ = f.Close()
 		return nil, fmt.Errorf("safetensors file %s: reading header length: %w", path, err)
 	}
 	headerLen := binary.LittleEndian.Uint64(lenBuf[:])
 	if headerLen > maxHeaderLen || int64(headerLen) > st.Size()-8 {
+		_ = f.Close()
 		return nil, fmt.Errorf("safetensors file %s: header length %d does not fit a %d-byte file", path, headerLen, st.Size())
+	}
+	header := make([]byte, headerLen)
+	_, err = io.ReadFull(f, header)
+	_ = f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("safetensors file %s: reading the header: %w", path, err)
+	}
+	if err := checkHeaderFields(header); err != nil {
+		return nil, fmt.Errorf("safetensors file %s: %w", path, err)
 	}
 	dataLen := st.Size() - 8 - int64(headerLen)
 
@@ -181,4 +192,32 @@ func headerMetadata(path string, h *hfst.Header) (map[string]string, error) {
 		md[k] = s
 	}
 	return md, nil
+}
+
+// checkHeaderFields requires every tensor entry of the JSON header to hold exactly the
+// format's three fields (dtype, shape, data_offsets), so that a damaged field name is an error
+// rather than a silently defaulted value.
+func checkHeaderFields(header []byte) error {
+	var entries map[string]json.RawMessage
+	if err := json.Unmarshal(header, &entries); err != nil {
+		return fmt.Errorf("header is not a JSON object: %w", err)
+	}
+	for name, raw := range entries {
+		if name == metadataKey {
+			continue
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return fmt.Errorf("tensor %q: header entry is not a JSON object: %w", name, err)
+		}
+		for _, k := range []string{"dtype", "shape", "data_offsets"} {
+			if _, ok := fields[k]; !ok {
+				return fmt.Errorf("tensor %q: header entry has no %q field", name, k)
+			}
+		}
+		if len(fields) != 3 {
+			return fmt.Errorf("tensor %q: header entry has fields %v, want only dtype, shape and data_offsets", name, slices.Sorted(maps.Keys(fields)))
+		}
+	}
+	return nil
 }

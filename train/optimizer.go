@@ -1,6 +1,7 @@
 package train
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/gomlx/compute/dtypes"
@@ -76,4 +77,38 @@ func mustState(state map[string]*graph.Node, name string) *graph.Node {
 		exceptions.Panicf("optimizer state has no entry %q (was it created by the same optimizer's InitState?)", name)
 	}
 	return n
+}
+
+// optimizerState is one phase's entry in the optimizers section of a checkpoint: which
+// optimizer ran and the group holding its state (the moments themselves are tensors).
+type optimizerState struct {
+	Optimizer  string `json:"optimizer"`
+	StateGroup string `json:"state_group"`
+}
+
+// saveOptimizers returns the optimizers section ("optimizers"), by phase name.
+func saveOptimizers(phases []Phase) (json.RawMessage, error) {
+	m := make(map[string]optimizerState, len(phases))
+	for _, p := range phases {
+		m[p.Name] = optimizerState{Optimizer: p.Stepper.Optimizer().Name(), StateGroup: p.OptState}
+	}
+	return json.Marshal(m)
+}
+
+// restoreOptimizers checks that every phase resumes the optimizer state its own optimizer wrote.
+func restoreOptimizers(phases []Phase, raw json.RawMessage) error {
+	var m map[string]optimizerState
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	for _, p := range phases {
+		saved, ok := m[p.Name]
+		if !ok {
+			return fmt.Errorf("phase %q has no saved optimizer state", p.Name)
+		}
+		if name := p.Stepper.Optimizer().Name(); saved.Optimizer != name {
+			return fmt.Errorf("phase %q: the checkpoint's optimizer state is %s's, but this run uses %s", p.Name, saved.Optimizer, name)
+		}
+	}
+	return nil
 }

@@ -1,6 +1,8 @@
 package train
 
 import (
+	"encoding/json"
+
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -28,4 +30,24 @@ func StepRNG(seed int64, globalStep int64, phase int, skipped int64) *tensors.Te
 		state[i] = h
 	}
 	return tensors.FromFlatDataAndDimensions(state, graph.RNGStateShape.Dimensions...)
+}
+
+// rngState is the RNG's section of a checkpoint ("rng"): the seed. With the loop's counters
+// it determines every step's RNG state (StepRNG), so nothing else needs saving.
+type rngState struct {
+	Seed int64 `json:"seed"`
+}
+
+func (r *Run) saveRNG() (json.RawMessage, error) { return json.Marshal(rngState{Seed: r.cfg.Seed}) }
+
+func (r *Run) restoreRNG(raw json.RawMessage) error {
+	var st rngState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return err
+	}
+	if st.Seed != r.cfg.Seed {
+		r.logf("note: the checkpoint's seed %d differs from train.seed %d; continuing with the checkpoint's", st.Seed, r.cfg.Seed)
+		r.cfg.Seed = st.Seed
+	}
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
 	"io"
 	"maps"
 	"os"
@@ -16,89 +15,10 @@ import (
 	"time"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/sprint-distill/sprint/atomicfile"
 	"github.com/sprint-distill/sprint/checkpoints"
-	"github.com/sprint-distill/sprint/grid"
 	"github.com/sprint-distill/sprint/train/logging"
 )
-
-// Outcome says why a run stopped without an error.
-type Outcome int
-
-const (
-	// OutcomeCompleted: the run reached train.max_steps (or its data ended).
-	OutcomeCompleted Outcome = iota
-	// OutcomeInterrupted: SIGINT/SIGTERM (context cancelled); a checkpoint was saved.
-	OutcomeInterrupted
-	// OutcomeTimeBudget: train.max_hours was reached; a checkpoint was saved.
-	OutcomeTimeBudget
-)
-
-// Exit codes of the training verbs, which scripts/chain.sh relies on.
-const (
-	// ExitOK: completed, or interrupted by a signal (a person asked it to stop).
-	ExitOK = 0
-	// ExitError: the run failed; the last good checkpoint stays loadable.
-	ExitError = 1
-	// ExitResume (EX_TEMPFAIL): stopped at train.max_hours with a checkpoint; rerun with
-	// --resume latest to continue.
-	ExitResume = 75
-)
-
-// String implements fmt.Stringer.
-func (o Outcome) String() string {
-	switch o {
-	case OutcomeCompleted:
-		return "completed"
-	case OutcomeInterrupted:
-		return "interrupted"
-	case OutcomeTimeBudget:
-		return "time_budget"
-	}
-	return fmt.Sprintf("Outcome(%d)", int(o))
-}
-
-// ExitCode is the process exit code for the outcome.
-func (o Outcome) ExitCode() int {
-	if o == OutcomeTimeBudget {
-		return ExitResume
-	}
-	return ExitOK
-}
-
-// Result is what Execute returns.
-type Result struct {
-	Outcome    Outcome
-	GlobalStep int64
-	// Checkpoint is the path of the last checkpoint saved (or resumed from).
-	Checkpoint string
-}
-
-// Validation is what a validation hook returns.
-type Validation struct {
-	// Images are sets of images, each saved as one PNG grid samples/step-NNNNNNNNN-<name>.png
-	// and logged as the image "samples/<name>" (e.g. "1step", "2step").
-	Images map[string][]image.Image
-	// Columns of the grids (0: as square as possible).
-	Columns int
-	// Scalars are logged as "val/<name>".
-	Scalars map[string]float64
-}
-
-// Validator is the validation hook, called every train.validate_every global steps with
-// the current groups (read-only).
-type Validator interface {
-	Validate(ctx context.Context, step int64, groups map[string]Group) (Validation, error)
-}
-
-// ValidatorFunc adapts a function to Validator.
-type ValidatorFunc func(ctx context.Context, step int64, groups map[string]Group) (Validation, error)
-
-// Validate implements Validator.
-func (f ValidatorFunc) Validate(ctx context.Context, step int64, groups map[string]Group) (Validation, error) {
-	return f(ctx, step, groups)
-}
 
 // RunOptions configures a Run.
 type RunOptions struct {
@@ -141,32 +61,6 @@ type RunOptions struct {
 	Clock func() time.Time
 }
 
-// ResumeNeutralKeys are config keys that may change on resume without --allow-config-change:
-// they change bookkeeping, not the trajectory of the weights.
-var ResumeNeutralKeys = []string{
-	"train.max_hours", "train.checkpoint_every", "train.keep_last", "train.validate_every",
-	"train.log_every", "train.run_dir", "train.nan_skip_limit", "log.",
-}
-
-func resumeNeutral(key string) bool {
-	for _, k := range ResumeNeutralKeys {
-		if key == k || (strings.HasSuffix(k, ".") && strings.HasPrefix(key, k)) {
-			return true
-		}
-	}
-	return false
-}
-
-// counters are the run's step counters (saved in checkpoints).
-type counters struct {
-	global      int64
-	phaseSteps  map[string]int64
-	skipped     int64
-	schedule    int64
-	phaseIndex  int
-	phaseRepeat int
-}
-
 // Run is one training run: the loop over phases, checkpoints, logging and validation.
 type Run struct {
 	opts        RunOptions
@@ -182,6 +76,7 @@ type Run struct {
 	lastSaved     int64
 	lastPath      string
 	lastCompleted bool // the last checkpoint records completion
+	completed     bool // the run reached its last step (saved in the loop section)
 
 	ema      *EMA
 	emaGroup string
@@ -198,13 +93,6 @@ type Run struct {
 	window      map[string]*phaseWindow
 	windowStart time.Time
 	windowStep  int64
-}
-
-// phaseWindow accumulates a phase's values between two log rows.
-type phaseWindow struct {
-	n    int
-	sums map[string]float64
-	lr   float64
 }
 
 // NewRun prepares a run: the run folder, the resumed checkpoint (opts.Resume), missing
@@ -323,94 +211,6 @@ func (r *Run) checkPhases() error {
 	return nil
 }
 
-// resume loads the checkpoint opts.Resume names, if any.
-func (r *Run) resume() error {
-	ref := r.opts.Resume
-	dir := r.ckpt.Dir()
-	switch ref {
-	case "":
-		if p, err := checkpoints.Latest(dir); err == nil {
-			return fmt.Errorf("run folder %s already has checkpoint %s: pass --resume latest to continue it, or choose another train.name", r.dir, p)
-		}
-		return nil
-	case "auto":
-		if _, err := checkpoints.Latest(dir); errors.Is(err, checkpoints.ErrNoCheckpoint) {
-			return nil
-		}
-		ref = "latest"
-	}
-	path, err := checkpoints.Resolve(ref, dir)
-	if err != nil {
-		return fmt.Errorf("resume: %w", err)
-	}
-	c, err := checkpoints.Load(path)
-	if err != nil {
-		return fmt.Errorf("resume: %w", err)
-	}
-	if diff := checkpoints.DiffConfig(c.ConfigFlat, r.opts.ConfigFlat, resumeNeutral); len(diff) > 0 {
-		if !r.opts.AllowConfigChange {
-			return fmt.Errorf("resume from %s: the config differs from the checkpoint's in %s (pass --allow-config-change to resume anyway)",
-				path, strings.Join(diff, ", "))
-		}
-		defer r.logf("resuming with a changed config (--allow-config-change): %s", strings.Join(diff, ", "))
-	}
-	loaded, err := Unflatten(c.Tensors)
-	if err != nil {
-		return fmt.Errorf("resume from %s: %w", path, err)
-	}
-	for name, g := range loaded {
-		if err := sameLayout(name, r.groups[name], g); err != nil {
-			return fmt.Errorf("resume from %s: %w", path, err)
-		}
-		r.groups[name] = g
-	}
-	st := c.State
-	r.c = counters{global: st.GlobalStep, phaseSteps: st.PhaseSteps, skipped: st.Skipped, schedule: st.ScheduleStep,
-		phaseIndex: st.PhaseIndex, phaseRepeat: st.PhaseRepeat}
-	if r.c.phaseSteps == nil {
-		r.c.phaseSteps = map[string]int64{}
-	}
-	if r.c.phaseIndex < 0 || r.c.phaseIndex >= len(r.phases) || r.phases[r.c.phaseIndex].Name != st.Phase {
-		return fmt.Errorf("resume from %s: the checkpoint's next phase %q (index %d) does not match this run's phases", path, st.Phase, st.PhaseIndex)
-	}
-	if st.Seed != r.cfg.Seed {
-		r.logf("note: the checkpoint's seed %d differs from train.seed %d; continuing with the checkpoint's", st.Seed, r.cfg.Seed)
-		r.cfg.Seed = st.Seed
-	}
-	if len(st.DataPosition) > 0 {
-		if err := r.opts.Data.Restore(st.DataPosition); err != nil {
-			return fmt.Errorf("resume from %s: restoring the data position %s: %w", path, st.DataPosition, err)
-		}
-	}
-	r.dataPos = st.DataPosition
-	r.trainSecs0 = st.TrainSeconds
-	r.lastSaved, r.lastPath, r.lastCompleted = st.GlobalStep, path, st.Completed
-	r.logf("resumed from %s at global step %d", path, st.GlobalStep)
-	return nil
-}
-
-// sameLayout checks that a loaded group matches the one the caller built (when there is one).
-func sameLayout(name string, want, got Group) error {
-	if want == nil {
-		return nil
-	}
-	for n, t := range want {
-		g, ok := got[n]
-		if !ok {
-			return fmt.Errorf("group %q: the checkpoint has no tensor %q", name, n)
-		}
-		if !g.Shape().Equal(t.Shape()) {
-			return fmt.Errorf("group %q: tensor %q is %s in the checkpoint, %s in this run", name, n, g.Shape(), t.Shape())
-		}
-	}
-	for n := range got {
-		if _, ok := want[n]; !ok {
-			return fmt.Errorf("group %q: the checkpoint has tensor %q, which this run does not", name, n)
-		}
-	}
-	return nil
-}
-
 // initState creates missing optimizer states and the EMA.
 func (r *Run) initState() error {
 	for _, p := range r.phases {
@@ -440,49 +240,6 @@ func (r *Run) initState() error {
 	return nil
 }
 
-// openSinks opens the metric sinks of the `log:` section.
-func (r *Run) openSinks(ctx context.Context) error {
-	lc := r.opts.Log
-	if lc.JSONL {
-		j, err := logging.NewJSONL(filepath.Join(r.dir, "metrics.jsonl"))
-		if err != nil {
-			return err
-		}
-		r.sinks = append(r.sinks, j)
-	}
-	if lc.TensorBoard {
-		tb, err := logging.NewTensorBoard(r.dir)
-		if err != nil {
-			return err
-		}
-		r.sinks = append(r.sinks, tb)
-	}
-	if lc.WandB.Enabled {
-		opts := logging.WandBOptions{
-			Dir: filepath.Join(r.dir, "wandb"), Project: lc.WandB.Project, Entity: lc.WandB.Entity,
-			DisplayName: r.cfg.Name, Config: r.opts.ConfigFlat, Offline: lc.WandB.Mode == "offline",
-			Warn: func(err error) { r.logf("warning: %v", err) },
-		}
-		w, err := logging.NewWandB(ctx, opts)
-		if err != nil && !opts.Offline {
-			r.logf("warning: W&B online logging unavailable (%v); logging offline to %s, upload later with `sprint wandb sync %s`", err, opts.Dir, opts.Dir)
-			opts.Offline = true
-			w, err = logging.NewWandB(ctx, opts)
-		}
-		if err != nil {
-			return err
-		}
-		mode := "online"
-		if opts.Offline {
-			mode = "offline"
-		}
-		r.logf("W&B run %s (%s, local copy in %s)", w.RunID(), mode, opts.Dir)
-		r.sinks = append(r.sinks, w)
-	}
-	r.sinks = append(r.sinks, r.opts.Sinks...)
-	return nil
-}
-
 // Dir returns the run folder.
 func (r *Run) Dir() string { return r.dir }
 
@@ -491,19 +248,6 @@ func (r *Run) Groups() map[string]Group { return r.groups }
 
 // GlobalStep returns the number of successful steps so far.
 func (r *Run) GlobalStep() int64 { return r.c.global }
-
-// logf writes a timestamped line to train.log and, with log.console, to the console.
-func (r *Run) logf(format string, args ...any) {
-	line := fmt.Sprintf("%s %s\n", r.clock().Format("2006-01-02 15:04:05"), fmt.Sprintf(format, args...))
-	r.logMu.Lock()
-	defer r.logMu.Unlock()
-	if r.logFile != nil {
-		_, _ = io.WriteString(r.logFile, line)
-	}
-	if r.opts.Log.Console {
-		_, _ = io.WriteString(r.console, line)
-	}
-}
 
 // Execute runs the loop until max_steps, a signal (ctx), the time budget or an error. It
 // always saves a final checkpoint (unless the last step was just saved) and closes the run.
@@ -618,191 +362,6 @@ func (r *Run) phaseNames() string {
 	return strings.Join(parts, ", ")
 }
 
-// record adds a successful step's values to the log window.
-func (r *Run) record(p *Phase, sr StepResult, lr float64) {
-	w := r.window[p.Name]
-	if w == nil {
-		w = &phaseWindow{sums: map[string]float64{}}
-		r.window[p.Name] = w
-	}
-	w.n++
-	w.lr = lr
-	w.sums["loss"] += sr.Loss
-	w.sums["grad_norm"] += sr.GradNorm
-	for k, v := range sr.Metrics {
-		w.sums[k] += v
-	}
-}
-
-// flushLog writes the window's means to the sinks and the progress line.
-func (r *Run) flushLog() {
-	last := r.phases[(r.c.phaseIndex+len(r.phases)-1)%len(r.phases)].Name
-	if r.c.phaseRepeat > 0 {
-		last = r.phases[r.c.phaseIndex].Name
-	}
-	now := r.clock()
-	elapsed := now.Sub(r.windowStart).Seconds()
-	steps := r.c.global - r.windowStep
-	row := map[string]float64{"global_step": float64(r.c.global), "skipped": float64(r.c.skipped)}
-	var rate float64
-	if elapsed > 0 && steps > 0 {
-		rate = float64(steps) / elapsed
-		row["steps_per_sec"] = rate
-	}
-	var line strings.Builder
-	fmt.Fprintf(&line, "step %d/%d [%s]", r.c.global, r.cfg.MaxSteps, last)
-	for _, p := range r.phases {
-		w := r.window[p.Name]
-		if w == nil || w.n == 0 {
-			continue
-		}
-		for _, k := range slices.Sorted(maps.Keys(w.sums)) {
-			row[p.Name+"/"+k] = w.sums[k] / float64(w.n)
-		}
-		row[p.Name+"/lr"] = w.lr
-		fmt.Fprintf(&line, " | %s loss %.4g grad_norm %.3g lr %.3g", p.Name, row[p.Name+"/loss"], row[p.Name+"/grad_norm"], w.lr)
-	}
-	if rate > 0 {
-		eta := time.Duration(float64(r.cfg.MaxSteps-r.c.global) / rate * float64(time.Second))
-		fmt.Fprintf(&line, " | %.2f steps/s | ETA %s", rate, eta.Round(time.Second))
-	}
-	if r.c.skipped > 0 {
-		fmt.Fprintf(&line, " | skipped %d", r.c.skipped)
-	}
-	r.logf("%s", line.String())
-	r.sinkCall(func(s logging.Sink) error { return s.Scalars(r.c.global, row) })
-	r.window = map[string]*phaseWindow{}
-	r.windowStart, r.windowStep = now, r.c.global
-}
-
-// sinkCall calls every sink, reporting each sink's first failure once: logging problems
-// never stop training.
-func (r *Run) sinkCall(f func(logging.Sink) error) {
-	for i, s := range r.sinks {
-		if err := f(s); err != nil && !r.sinkWarned[i] {
-			r.sinkWarned[i] = true
-			r.logf("warning: metrics sink %T: %v (further errors of this sink are not reported)", s, err)
-		}
-	}
-}
-
-// validate runs the validation hook, saves its grids and logs them; failures are reported
-// and training goes on.
-func (r *Run) validate(ctx context.Context) {
-	v, err := r.opts.Validator.Validate(ctx, r.c.global, r.groups)
-	if err != nil {
-		r.logf("warning: validation at global step %d failed: %v", r.c.global, err)
-		return
-	}
-	imgs := map[string]image.Image{}
-	for _, name := range slices.Sorted(maps.Keys(v.Images)) {
-		sheet := grid.Grid(v.Images[name], v.Columns)
-		imgs["samples/"+name] = sheet
-		p := filepath.Join(r.dir, "samples", fmt.Sprintf("step-%09d-%s.png", r.c.global, sanitizeFileName(name)))
-		if err := grid.WritePNG(p, sheet); err != nil {
-			r.logf("warning: saving samples %s: %v", p, err)
-		} else {
-			r.logf("validation samples: %s", p)
-		}
-	}
-	if len(imgs) > 0 {
-		r.sinkCall(func(s logging.Sink) error { return s.Images(r.c.global, imgs) })
-	}
-	if len(v.Scalars) > 0 {
-		row := map[string]float64{}
-		for k, x := range v.Scalars {
-			row["val/"+k] = x
-		}
-		r.sinkCall(func(s logging.Sink) error { return s.Scalars(r.c.global, row) })
-	}
-}
-
-func sanitizeFileName(s string) string {
-	return strings.Map(func(c rune) rune {
-		if c == '/' || c == '\\' || c == ' ' || c == ':' {
-			return '_'
-		}
-		return c
-	}, s)
-}
-
-// state returns the checkpoint state of the run now.
-func (r *Run) state(completed bool) checkpoints.State {
-	return checkpoints.State{
-		GlobalStep:        r.c.global,
-		PhaseSteps:        maps.Clone(r.c.phaseSteps),
-		Skipped:           r.c.skipped,
-		ScheduleStep:      r.c.schedule,
-		Phase:             r.phases[r.c.phaseIndex].Name,
-		PhaseIndex:        r.c.phaseIndex,
-		PhaseRepeat:       r.c.phaseRepeat,
-		Seed:              r.cfg.Seed,
-		DataPosition:      r.dataPos,
-		ConfigFingerprint: r.fingerprint,
-		TrainSeconds:      r.trainSecs0 + r.clock().Sub(r.start).Seconds(),
-		Completed:         completed,
-		SavedAt:           time.Now(),
-	}
-}
-
-// save writes a checkpoint of the current state.
-func (r *Run) save(completed bool) error {
-	flat := map[string]*tensors.Tensor{}
-	for name, g := range r.groups {
-		if r.unsaved[name] {
-			continue
-		}
-		for n, t := range g {
-			flat[name+GroupSeparator+n] = t
-		}
-	}
-	t0 := time.Now()
-	path, err := r.ckpt.Save(&checkpoints.Checkpoint{State: r.state(completed), Tensors: flat,
-		ConfigYAML: r.opts.ConfigYAML, ConfigFlat: r.opts.ConfigFlat})
-	if err != nil {
-		r.logf("error: checkpoint at global step %d failed: %v (the last good checkpoint is %s)", r.c.global, err, r.lastPathOrNone())
-		return err
-	}
-	r.lastSaved, r.lastPath, r.lastCompleted = r.c.global, path, completed
-	r.logf("checkpoint %s (%.1f s)", path, time.Since(t0).Seconds())
-	return nil
-}
-
-func (r *Run) lastPathOrNone() string {
-	if r.lastPath == "" {
-		return "none"
-	}
-	return r.lastPath
-}
-
-// saveFinal saves the exit checkpoint unless this step is already saved (completed runs
-// are re-saved to record completion).
-func (r *Run) saveFinal(completed bool) error {
-	if len(r.window) > 0 {
-		r.flushLog()
-	}
-	if r.lastSaved == r.c.global && (r.lastCompleted || !completed) {
-		return nil
-	}
-	if r.c.global == 0 && r.lastSaved < 0 {
-		return nil // no step was taken: the initial state needs no checkpoint
-	}
-	return r.save(completed)
-}
-
-// failWithCheckpoint saves the current (consistent: groups change only after a successful
-// step) state after an error, so the run can be resumed once the cause is fixed, and
-// returns the error. A run that made no step saves nothing, so it can simply be restarted.
-func (r *Run) failWithCheckpoint(cause error) error {
-	r.logf("error at global step %d: %v", r.c.global, cause)
-	if r.lastSaved != r.c.global && r.c.global > 0 {
-		if err := r.save(false); err != nil {
-			return errors.Join(cause, err)
-		}
-	}
-	return cause
-}
-
 // finish closes the sinks and files and writes status.json.
 func (r *Run) finish(outcome Outcome, code int, runErr error) {
 	if len(r.window) > 0 {
@@ -838,47 +397,4 @@ func (r *Run) closeFiles() {
 		_ = r.logFile.Close()
 		r.logFile = nil
 	}
-}
-
-// Status is status.json in the run folder, rewritten at start and exit.
-type Status struct {
-	State      string    `json:"state"` // running, completed, interrupted, time_budget, failed
-	GlobalStep int64     `json:"global_step"`
-	MaxSteps   int64     `json:"max_steps"`
-	Checkpoint string    `json:"checkpoint,omitempty"`
-	Error      string    `json:"error,omitempty"`
-	UpdatedAt  time.Time `json:"updated_at"`
-}
-
-func (r *Run) writeStatus(state string, runErr error) {
-	st := Status{State: state, GlobalStep: r.c.global, MaxSteps: r.cfg.MaxSteps, Checkpoint: r.lastPath, UpdatedAt: time.Now().UTC()}
-	if runErr != nil {
-		st.Error = runErr.Error()
-	}
-	b, _ := json.MarshalIndent(st, "", "  ")
-	if err := writeFileAtomic(filepath.Join(r.dir, "status.json"), append(b, '\n')); err != nil {
-		r.logf("warning: writing status.json: %v", err)
-	}
-}
-
-// writeFileAtomic writes a small file through a temporary sibling and a rename.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// ReadStatus reads a run folder's status.json.
-func ReadStatus(runDir string) (Status, error) {
-	var st Status
-	b, err := os.ReadFile(filepath.Join(runDir, "status.json"))
-	if err != nil {
-		return st, err
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return st, fmt.Errorf("%s: %w", filepath.Join(runDir, "status.json"), err)
-	}
-	return st, nil
 }

@@ -269,8 +269,9 @@ func TestExactResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if refCkpt.State.Skipped != 1 || refCkpt.State.PhaseSteps["g"] != 8 || refCkpt.State.PhaseSteps["d"] != 4 || !refCkpt.State.Completed {
-		t.Fatalf("reference state %+v", refCkpt.State)
+	refLoop, err := LoopStateOf(refCkpt)
+	if err != nil || refLoop.Skipped != 1 || refLoop.PhaseSteps["g"] != 8 || refLoop.PhaseSteps["d"] != 4 || !refLoop.Completed {
+		t.Fatalf("reference state %+v (%v)", refLoop, err)
 	}
 
 	for _, cut := range []int{3, 5, 8} {
@@ -450,8 +451,11 @@ func TestTimeBudget(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	c, err := checkpoints.Load(res.Checkpoint)
-	if err != nil || c.State.GlobalStep != 3 || c.State.Completed {
+	if err != nil || c.State.GlobalStep != 3 {
 		t.Fatalf("checkpoint %+v, %v", c, err)
+	}
+	if ls, err := LoopStateOf(c); err != nil || ls.Completed || ls.GlobalStep != 3 {
+		t.Fatalf("loop state %+v, %v", ls, err)
 	}
 	if st, _ := ReadStatus(opts.Dir); st.State != "time_budget" {
 		t.Fatalf("status %+v", st)

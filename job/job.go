@@ -72,10 +72,13 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 		return nil, fmt.Errorf("train.batch_size (%d, the global batch) must equal data.batch_size (%d, per rank) "+
 			"times the number of ranks (1 here)", cfg.Train.BatchSize, cfg.Data.BatchSize)
 	}
-	j = &Job{Kind: kind, Config: cfg, model: mcfg}
+	// The cleanup holds its own reference: every error return below sets the named result j
+	// to nil before deferred functions run.
+	built := &Job{Kind: kind, Config: cfg, model: mcfg}
+	j = built
 	defer func() {
 		if err != nil {
-			j.Close()
+			built.Close()
 		}
 	}()
 	if j.reader, err = cfg.Data.Open(0, 1); err != nil {
@@ -334,8 +337,11 @@ func (j *Job) trainedGroup() string {
 	return distill.StudentGroup
 }
 
-// Close releases the data reader.
+// Close releases the data reader. It is safe on a nil or partly built job.
 func (j *Job) Close() {
+	if j == nil {
+		return
+	}
 	if j.src != nil {
 		_ = j.src.Close()
 	}

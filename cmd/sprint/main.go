@@ -5,8 +5,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"runtime/debug"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -45,7 +49,7 @@ func main() {
 func run(args []string) (code int) {
 	defer func() {
 		if r := recover(); r != nil {
-			fmt.Fprintf(os.Stderr, "sprint: internal error (please report): %v\n", r)
+			reportPanic(os.Stderr, r, debug.Stack())
 			code = 2
 		}
 	}()
@@ -76,4 +80,53 @@ func (e exitError) Error() string {
 		return fmt.Sprintf("exit status %d", e.code)
 	}
 	return e.err.Error()
+}
+
+// debugEnv, when set to 1, makes an internal error print its whole stack.
+const debugEnv = "SPRINT_DEBUG"
+
+// reportPanic prints a crash that escaped every error path: what it was, where in sprint's
+// code it happened (the innermost frame of this module below the panic), and the whole stack
+// when SPRINT_DEBUG=1. User input must never reach here; a test keeps it that way.
+func reportPanic(w io.Writer, r any, stack []byte) {
+	fmt.Fprintf(w, "sprint: internal error (please report): %v\n", r)
+	if at := panicSite(stack); at != "" {
+		fmt.Fprintf(w, "sprint: at %s\n", at)
+	}
+	if os.Getenv(debugEnv) == "1" {
+		fmt.Fprintf(w, "%s", stack)
+	} else {
+		fmt.Fprintf(w, "sprint: set %s=1 for the full stack\n", debugEnv)
+	}
+}
+
+// panicSite returns "function (file:line)" of the first frame after runtime.gopanic that is
+// sprint's own code, or "" if the stack has none.
+func panicSite(stack []byte) string {
+	lines := strings.Split(string(stack), "\n")
+	afterPanic := false
+	for i := 0; i+1 < len(lines); i++ {
+		fn := strings.TrimSpace(lines[i])
+		if strings.HasPrefix(fn, "panic(") || strings.HasPrefix(fn, "runtime.gopanic") {
+			afterPanic = true
+			continue
+		}
+		if !afterPanic || strings.HasPrefix(fn, "runtime.") || !(strings.Contains(fn, "sprint-distill/sprint/") || strings.HasPrefix(fn, "main.")) {
+			continue
+		}
+		loc := strings.TrimSpace(lines[i+1])
+		if k := strings.LastIndex(loc, " +0x"); k > 0 {
+			loc = loc[:k]
+		}
+		if k := strings.Index(loc, "sprint-distill/sprint/"); k >= 0 {
+			loc = loc[k+len("sprint-distill/sprint/"):]
+		} else {
+			loc = filepath.Base(loc)
+		}
+		if k := strings.LastIndex(fn, "("); k > 0 {
+			fn = fn[:k]
+		}
+		return fmt.Sprintf("%s (%s)", strings.TrimPrefix(fn, "github.com/sprint-distill/sprint/"), loc)
+	}
+	return ""
 }

@@ -10,20 +10,6 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
 )
 
-// Weights maps parameter names (diffusers keys, see ParamSpecs) to graph nodes: parameters,
-// constants or anything computed from them. The networks are pure functions of these nodes.
-type Weights map[string]*Node
-
-// get returns the named weight, panicking (the graph-building convention; graph.Exec turns it
-// into an error) when it is absent.
-func (w Weights) get(name string) *Node {
-	n, ok := w[name]
-	if !ok || n == nil {
-		panic(fmt.Errorf("model: weight %q is missing", name))
-	}
-	return n
-}
-
 // Inputs are the flow-matching network's inputs.
 type Inputs struct {
 	X        *Node // (B, C, H, W) latents, NCHW

@@ -41,14 +41,30 @@ type Outputs struct {
 // Inputs are converted to the weights' dtype; with bfloat16 weights the attention and the
 // norms run in float32.
 func Forward(cfg Config, w Weights, in Inputs, featureBlocks []int) Outputs {
+	cfg, table := tableFor(cfg, in.Guidance)
+	return forward(cfg, table, w, in, featureBlocks)
+}
+
+// tableFor resolves cfg (panicking on an unknown preset) and returns the parameter table of
+// the student when guidance is given, else of the teacher.
+func tableFor(cfg Config, guidance *Node) (Config, *paramTable) {
 	cfg, err := cfg.Resolved()
 	if err != nil {
 		panic(err)
 	}
+	role := Teacher
+	if guidance != nil {
+		role = Student
+	}
+	return cfg, newParamTable(cfg, role)
+}
+
+// forward is Forward with a resolved config and the parameter table of the role.
+func forward(cfg Config, table *paramTable, w Weights, in Inputs, featureBlocks []int) Outputs {
 	if in.X == nil || in.T == nil || in.Text == nil {
 		panic(fmt.Errorf("model.Forward: X, T and Text are required"))
 	}
-	patchW := w.get("patch_embed.proj.weight")
+	patchW := w.get(table.patchEmbed.weight)
 	dt := patchW.DType()
 	x := toDType(in.X, dt)
 	if x.Rank() != 4 {
@@ -67,8 +83,8 @@ func Forward(cfg Config, w Weights, in Inputs, featureBlocks []int) Outputs {
 	}
 
 	// Patch embedding: p×p stride-p convolution as a matmul over flattened (C, p, p) patches.
-	tok := patchify(x, p)                                                        // (B, N, C·p·p)
-	tok = linear(tok, Reshape(patchW, D, C*p*p), w.get("patch_embed.proj.bias")) // (B, N, D)
+	tok := patchify(x, p)                                                      // (B, N, C·p·p)
+	tok = linear(tok, Reshape(patchW, D, C*p*p), w.get(table.patchEmbed.bias)) // (B, N, D)
 
 	// Time (and guidance) embedding, adaLN-single modulation t0.
 	t := toDType(in.T, dt)
@@ -76,24 +92,20 @@ func Forward(cfg Config, w Weights, in Inputs, featureBlocks []int) Outputs {
 	if !cfg.DenseTime {
 		cNoise = MulScalar(t, 1000)
 	}
-	role := Teacher
-	if in.Guidance != nil {
-		role = Student
-	}
-	emb := timestepMLP(w, timeEmbedderPrefix(role), sinusoid(cNoise, dt))
+	emb := timestepMLP(w, table.timeEmbedder, sinusoid(cNoise, dt))
 	if in.Guidance != nil {
 		gw := MulScalar(toDType(in.Guidance, dt), cfg.GuidanceEmbedScale)
-		emb = Add(emb, timestepMLP(w, guidanceEmbedderPrefix, sinusoid(gw, dt)))
+		emb = Add(emb, timestepMLP(w, *table.guidanceEmbedder, sinusoid(gw, dt)))
 	}
-	t0 := linear(silu(emb), w.get("time_embed.linear.weight"), w.get("time_embed.linear.bias")) // (B, 6D)
+	t0 := table.timeLinear.apply(w, silu(emb)) // (B, 6D)
 	t0 = Reshape(t0, B, 6, D)
 
 	// Caption projection and norm.
 	text := toDType(in.Text, dt)
-	y := linear(text, w.get("caption_projection.linear_1.weight"), w.get("caption_projection.linear_1.bias"))
+	y := table.captionProjection.linear1.apply(w, text)
 	y = geluTanh(y)
-	y = linear(y, w.get("caption_projection.linear_2.weight"), w.get("caption_projection.linear_2.bias"))
-	y = rmsNorm(y, w.get("caption_norm.weight"), captionNormEps)
+	y = table.captionProjection.linear2.apply(w, y)
+	y = rmsNorm(y, w.get(table.captionNorm), captionNormEps)
 	var bias *Node // (B, 1, 1, L) additive mask bias, −10000 on padding
 	if in.Mask != nil {
 		m := toDType(in.Mask, attnDType(dt))
@@ -104,8 +116,8 @@ func Forward(cfg Config, w Weights, in Inputs, featureBlocks []int) Outputs {
 	out := Outputs{TimeEmbedding: emb}
 	blockOut := make(map[int]*Node, len(featureBlocks))
 	h := tok
-	for i := range cfg.Depth {
-		h = block(cfg, w, blockPrefix(i), h, t0, y, bias, hp, wp)
+	for i, b := range table.blocks {
+		h = block(cfg, w, b, h, t0, y, bias, hp, wp)
 		if slices.Contains(featureBlocks, i) {
 			blockOut[i] = h
 		}
@@ -115,15 +127,15 @@ func Forward(cfg Config, w Weights, in Inputs, featureBlocks []int) Outputs {
 	}
 
 	// Final layer: modulated LN with (shift, scale) = table + e, projection, unpatchify.
-	mod := Add(ExpandAxes(w.get("scale_shift_table"), 0), ExpandAxes(emb, 1)) // (B, 2, D)
+	mod := Add(ExpandAxes(w.get(table.scaleShiftTable), 0), ExpandAxes(emb, 1)) // (B, 2, D)
 	shift, scale := Slice(mod, AxisRange(), AxisRange(0, 1)), Slice(mod, AxisRange(), AxisRange(1, 2))
 	h = Add(Mul(layerNorm(h, layerNormEps), OnePlus(scale)), shift)
-	h = linear(h, w.get("proj_out.weight"), w.get("proj_out.bias")) // (B, N, p·p·C)
+	h = table.projOut.apply(w, h) // (B, N, p·p·C)
 	out.V = unpatchify(h, hp, wp, p, C)
 
-	if role == Student {
-		if lw, ok := w[LogvarWeight]; ok && lw != nil {
-			lv := linear(emb, lw, w.get(LogvarBias)) // (B, 1)
+	if table.logvar != nil { // the student's head is optional in w
+		if lw, ok := w[table.logvar.weight.Name]; ok && lw != nil {
+			lv := linear(emb, lw, w.get(table.logvar.bias)) // (B, 1)
 			out.Logvar = Reshape(lv, B)
 		}
 	}
@@ -136,14 +148,14 @@ func Forward(cfg Config, w Weights, in Inputs, featureBlocks []int) Outputs {
 //	x ← x + g1 · LinAttn(LN(x)·(1+sc1) + sh1)
 //	x ← x + CrossAttn(x, y)            (no norm, no gate)
 //	x ← x + g2 · MixFFN(LN(x)·(1+sc2) + sh2)
-func block(cfg Config, w Weights, pre string, x, t0, y, bias *Node, hp, wp int) *Node {
-	mod := Add(ExpandAxes(w.get(pre+"scale_shift_table"), 0), t0) // (B, 6, D)
+func block(cfg Config, w Weights, b blockParams, x, t0, y, bias *Node, hp, wp int) *Node {
+	mod := Add(ExpandAxes(w.get(b.scaleShiftTable), 0), t0) // (B, 6, D)
 	chunk := func(i int) *Node { return Slice(mod, AxisRange(), AxisRange(i, i+1)) }
 	h := modulate(layerNorm(x, layerNormEps), chunk(0), chunk(1))
-	x = Add(x, Mul(chunk(2), linearAttention(cfg, w, pre+"attn1.", h)))
-	x = Add(x, crossAttention(cfg, w, pre+"attn2.", x, y, bias))
+	x = Add(x, Mul(chunk(2), linearAttention(cfg, w, b.attn1, h)))
+	x = Add(x, crossAttention(cfg, w, b.attn2, x, y, bias))
 	h = modulate(layerNorm(x, layerNormEps), chunk(3), chunk(4))
-	return Add(x, Mul(chunk(5), mixFFN(cfg, w, pre+"ff.", h, hp, wp)))
+	return Add(x, Mul(chunk(5), mixFFN(cfg, w, b.ff, h, hp, wp)))
 }
 
 // modulate returns x·(1+scale) + shift.
@@ -155,14 +167,14 @@ func modulate(x, shift, scale *Node) *Node { return Add(Mul(x, OnePlus(scale)), 
 //
 // computed as (q·(kᵀv)) / (q·Σk + ε), which equals the reference's padded-V product, in
 // float32 when the model dtype is lower.
-func linearAttention(cfg Config, w Weights, pre string, x *Node) *Node {
+func linearAttention(cfg Config, w Weights, a attentionParams, x *Node) *Node {
 	dt := x.DType()
-	q := linear(x, w.get(pre+"to_q.weight"), nil)
-	k := linear(x, w.get(pre+"to_k.weight"), nil)
-	v := linear(x, w.get(pre+"to_v.weight"), nil)
-	if cfg.QKNorm {
-		q = rmsNorm(q, w.get(pre+"norm_q.weight"), cfg.QKNormEps)
-		k = rmsNorm(k, w.get(pre+"norm_k.weight"), cfg.QKNormEps)
+	q := a.toQ.apply(w, x)
+	k := a.toK.apply(w, x)
+	v := a.toV.apply(w, x)
+	if a.normQ != nil { // the table has the QK norm weights when cfg.QKNorm is set
+		q = rmsNorm(q, w.get(a.normQ), cfg.QKNormEps)
+		k = rmsNorm(k, w.get(a.normK), cfg.QKNormEps)
 	}
 	adt := attnDType(dt)
 	dims := x.Shape().Dimensions
@@ -177,20 +189,20 @@ func linearAttention(cfg Config, w Weights, pre string, x *Node) *Node {
 	den := ExpandAxes(Einsum("bnhd,bhd->bnh", q, kSum), -1) // (B, N, heads, 1)
 	o := Div(num, AddScalar(den, cfg.LinearAttnEps))
 	o = toDType(Reshape(o, B, N, D), dt)
-	return linear(o, w.get(pre+"to_out.0.weight"), w.get(pre+"to_out.0.bias"))
+	return a.toOut.apply(w, o)
 }
 
 // crossAttention is multi-head softmax attention from image tokens x (queries) to caption
 // tokens y (keys, values), scale 1/√d, padded tokens biased by −10000, in float32 when the
 // model dtype is lower.
-func crossAttention(cfg Config, w Weights, pre string, x, y, bias *Node) *Node {
+func crossAttention(cfg Config, w Weights, a attentionParams, x, y, bias *Node) *Node {
 	dt := x.DType()
-	q := linear(x, w.get(pre+"to_q.weight"), w.get(pre+"to_q.bias"))
-	k := linear(y, w.get(pre+"to_k.weight"), w.get(pre+"to_k.bias"))
-	v := linear(y, w.get(pre+"to_v.weight"), w.get(pre+"to_v.bias"))
-	if cfg.CrossNorm {
-		q = rmsNorm(q, w.get(pre+"norm_q.weight"), cfg.CrossNormEps)
-		k = rmsNorm(k, w.get(pre+"norm_k.weight"), cfg.CrossNormEps)
+	q := a.toQ.apply(w, x)
+	k := a.toK.apply(w, y)
+	v := a.toV.apply(w, y)
+	if a.normQ != nil { // the table has the QK norm weights when cfg.CrossNorm is set
+		q = rmsNorm(q, w.get(a.normQ), cfg.CrossNormEps)
+		k = rmsNorm(k, w.get(a.normK), cfg.CrossNormEps)
 	}
 	adt := attnDType(dt)
 	B, N, D := x.Shape().Dimensions[0], x.Shape().Dimensions[1], x.Shape().Dimensions[2]
@@ -206,7 +218,7 @@ func crossAttention(cfg Config, w Weights, pre string, x, y, bias *Node) *Node {
 	}
 	o := Einsum("bhnl,blhd->bnhd", softmax(logits), v)
 	o = toDType(Reshape(o, B, N, D), dt)
-	return linear(o, w.get(pre+"to_out.0.weight"), w.get(pre+"to_out.0.bias"))
+	return a.toOut.apply(w, o)
 }
 
 // mixFFN is SANA's GLUMBConv on the token grid:
@@ -215,14 +227,14 @@ func crossAttention(cfg Config, w Weights, pre string, x, y, bias *Node) *Node {
 // The 1×1 convolutions are token-major matrix products; the depthwise convolution and the GLU
 // product run channel-major, (channels, B, N), reached by plain 2-D transposes. The GLU halves
 // [a | gate] come from the two halves of the weights rather than from slicing activations.
-func mixFFN(cfg Config, w Weights, pre string, x *Node, hp, wp int) *Node {
+func mixFFN(cfg Config, w Weights, f mixFFNParams, x *Node, hp, wp int) *Node {
 	dims := x.Shape().Dimensions
 	B, N, D := dims[0], dims[1], dims[2]
 	hd := cfg.FFNHidden()
-	wInv := Reshape(w.get(pre+"conv_inverted.weight"), 2*hd, D)
-	bInv := w.get(pre + "conv_inverted.bias")
-	kDepth := Reshape(w.get(pre+"conv_depth.weight"), 2*hd, 9)
-	bDepth := w.get(pre + "conv_depth.bias")
+	wInv := Reshape(w.get(f.convInverted.weight), 2*hd, D)
+	bInv := w.get(f.convInverted.bias)
+	kDepth := Reshape(w.get(f.convDepth.weight), 2*hd, 9)
+	bDepth := w.get(f.convDepth.bias)
 	half := func(t *Node, i int) *Node { // rows [i·hd, (i+1)·hd) of a weight
 		axes := []SliceAxisSpec{AxisRange(i*hd, (i+1)*hd)}
 		for range t.Rank() - 1 {
@@ -235,9 +247,9 @@ func mixFFN(cfg Config, w Weights, pre string, x *Node, hp, wp int) *Node {
 		zc := Reshape(Transpose(Reshape(z, B*N, hd), 0, 1), hd, B, N) // channel-major
 		return depthwise3x3(zc, half(kDepth, i), half(bDepth, i), hp, wp)
 	}
-	m := Mul(branch(0), silu(branch(1)))                                  // (hd, B, N)
-	m = Reshape(Transpose(Reshape(m, hd, B*N), 0, 1), B, N, hd)           // token-major
-	return linear(m, Reshape(w.get(pre+"conv_point.weight"), D, hd), nil) // (B, N, D)
+	m := Mul(branch(0), silu(branch(1)))                             // (hd, B, N)
+	m = Reshape(Transpose(Reshape(m, hd, B*N), 0, 1), B, N, hd)      // token-major
+	return linear(m, Reshape(w.get(f.convPoint.weight), D, hd), nil) // (B, N, D)
 }
 
 // denseDepthwiseMaxTokens bounds the grid size (tokens) up to which the depthwise convolution
@@ -352,10 +364,10 @@ func sinusoid(c *Node, dt dtypes.DType) *Node {
 	return toDType(Concatenate([]*Node{Cos(args), Sin(args)}, -1), dt)
 }
 
-// timestepMLP is Linear(256→D) → SiLU → Linear(D→D) under the given key prefix.
-func timestepMLP(w Weights, prefix string, e *Node) *Node {
-	h := linear(e, w.get(prefix+"linear_1.weight"), w.get(prefix+"linear_1.bias"))
-	return linear(silu(h), w.get(prefix+"linear_2.weight"), w.get(prefix+"linear_2.bias"))
+// timestepMLP is Linear(256→D) → SiLU → Linear(D→D): the timestep or guidance embedder.
+func timestepMLP(w Weights, m mlpParams, e *Node) *Node {
+	h := m.linear1.apply(w, e)
+	return m.linear2.apply(w, silu(h))
 }
 
 // rmsNorm returns x/√(mean(x²)+ε)·weight over the last axis, in float32 for half dtypes.

@@ -93,14 +93,24 @@ func KeysError(what string, missing, unexpected, misshaped []string) error {
 // constants or anything computed from them. The networks are pure functions of these nodes.
 type Weights map[string]*graph.Node
 
-// get returns the named weight, panicking (the graph-building convention; graph.Exec turns it
-// into an error) when it is absent.
-func (w Weights) get(name string) *graph.Node {
-	n, ok := w[name]
+// get returns the weight of a parameter of the table, panicking (the graph-building
+// convention; graph.Exec turns it into an error) when it is absent.
+func (w Weights) get(p *param) *graph.Node {
+	n, ok := w[p.Name]
 	if !ok || n == nil {
-		panic(fmt.Errorf("model: weight %q is missing", name))
+		panic(fmt.Errorf("model: weight %q is missing", p.Name))
 	}
 	return n
+}
+
+// apply returns x·Wᵀ + b with the layer's weight and bias (if it has one) from w: a Linear
+// layer, or a 1×1 convolution whose weight is already (out, in).
+func (l linearParams) apply(w Weights, x *graph.Node) *graph.Node {
+	var bias *graph.Node
+	if l.bias != nil {
+		bias = w.get(l.bias)
+	}
+	return linear(x, w.get(l.weight), bias)
 }
 
 // WeightsFromParams makes every parameter a constant node of g: convenient for tests and

@@ -96,6 +96,9 @@ type Weights map[string]*graph.Node
 // get returns the weight of a parameter of the table, panicking (the graph-building
 // convention; graph.Exec turns it into an error) when it is absent.
 func (w Weights) get(p *param) *graph.Node {
+	if p == nil {
+		panic(fmt.Errorf("model: internal: the forward reads a parameter the table does not declare"))
+	}
 	n, ok := w[p.Name]
 	if !ok || n == nil {
 		panic(fmt.Errorf("model: weight %q is missing", p.Name))

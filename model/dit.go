@@ -5,7 +5,6 @@ import (
 	"math"
 	"slices"
 
-	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
 )
@@ -35,9 +34,9 @@ type Outputs struct {
 //	  x += g1 · LinAttn(LN(x)·(1+sc1) + sh1) ; x += CrossAttn(x, y, Mask) ; x += g2 · MixFFN(LN(x)·(1+sc2) + sh2)
 //	V = Unpatchify(Linear(LN(x)·(1+scale) + shift)), (shift, scale) = table₂ + e
 //
-// with c_noise = T (dense time) or 1000·T. The weights select the role: the student's
-// guidance embedder and logvar head are used when Guidance is given (they must then be
-// present). featureBlocks lists block indices whose outputs are returned in Features.
+// with c_noise = T (dense time) or 1000·T. Guidance selects the role: w must hold the
+// parameters of ParamSpecs(cfg, Student) when it is given (the logvar head may be left out,
+// Logvar is then nil), of ParamSpecs(cfg, Teacher) otherwise. featureBlocks lists block indices whose outputs are returned in Features.
 // Inputs are converted to the weights' dtype; with bfloat16 weights the attention and the
 // norms run in float32.
 func Forward(cfg Config, w Weights, in Inputs, featureBlocks []int) Outputs {
@@ -161,158 +160,6 @@ func block(cfg Config, w Weights, b blockParams, x, t0, y, bias *Node, hp, wp in
 // modulate returns x·(1+scale) + shift.
 func modulate(x, shift, scale *Node) *Node { return Add(Mul(x, OnePlus(scale)), shift) }
 
-// linearAttention is SANA's ReLU linear attention (LiteLA), per head of width d:
-//
-//	out_n = Σ_m v_m (k_m·q_n) / (Σ_m k_m·q_n + ε),  q, k ← ReLU(RMSNorm(q)), ReLU(RMSNorm(k))
-//
-// computed as (q·(kᵀv)) / (q·Σk + ε), which equals the reference's padded-V product, in
-// float32 when the model dtype is lower.
-func linearAttention(cfg Config, w Weights, a attentionParams, x *Node) *Node {
-	dt := x.DType()
-	q := a.toQ.apply(w, x)
-	k := a.toK.apply(w, x)
-	v := a.toV.apply(w, x)
-	if a.normQ != nil { // the table has the QK norm weights when cfg.QKNorm is set
-		q = rmsNorm(q, w.get(a.normQ), cfg.QKNormEps)
-		k = rmsNorm(k, w.get(a.normK), cfg.QKNormEps)
-	}
-	adt := attnDType(dt)
-	dims := x.Shape().Dimensions
-	B, N, D := dims[0], dims[1], dims[2]
-	heads, d := cfg.SelfHeads(), cfg.SelfHeadDim
-	q = Reshape(relu(toDType(q, adt)), B, N, heads, d)
-	k = Reshape(relu(toDType(k, adt)), B, N, heads, d)
-	v = Reshape(toDType(v, adt), B, N, heads, d)
-	kv := Einsum("bnhd,bnhe->bhde", k, v)                   // Σ_m k_m v_mᵀ
-	kSum := ReduceSum(k, 1)                                 // Σ_m k_m: (B, heads, d)
-	num := Einsum("bnhd,bhde->bnhe", q, kv)                 // (B, N, heads, d)
-	den := ExpandAxes(Einsum("bnhd,bhd->bnh", q, kSum), -1) // (B, N, heads, 1)
-	o := Div(num, AddScalar(den, cfg.LinearAttnEps))
-	o = toDType(Reshape(o, B, N, D), dt)
-	return a.toOut.apply(w, o)
-}
-
-// crossAttention is multi-head softmax attention from image tokens x (queries) to caption
-// tokens y (keys, values), scale 1/√d, padded tokens biased by −10000, in float32 when the
-// model dtype is lower.
-func crossAttention(cfg Config, w Weights, a attentionParams, x, y, bias *Node) *Node {
-	dt := x.DType()
-	q := a.toQ.apply(w, x)
-	k := a.toK.apply(w, y)
-	v := a.toV.apply(w, y)
-	if a.normQ != nil { // the table has the QK norm weights when cfg.CrossNorm is set
-		q = rmsNorm(q, w.get(a.normQ), cfg.CrossNormEps)
-		k = rmsNorm(k, w.get(a.normK), cfg.CrossNormEps)
-	}
-	adt := attnDType(dt)
-	B, N, D := x.Shape().Dimensions[0], x.Shape().Dimensions[1], x.Shape().Dimensions[2]
-	L := y.Shape().Dimensions[1]
-	heads := cfg.CrossHeads
-	d := D / heads
-	q = Reshape(toDType(q, adt), B, N, heads, d)
-	k = Reshape(toDType(k, adt), B, L, heads, d)
-	v = Reshape(toDType(v, adt), B, L, heads, d)
-	logits := MulScalar(Einsum("bnhd,blhd->bhnl", q, k), 1/math.Sqrt(float64(d)))
-	if bias != nil {
-		logits = Add(logits, bias)
-	}
-	o := Einsum("bhnl,blhd->bnhd", softmax(logits), v)
-	o = toDType(Reshape(o, B, N, D), dt)
-	return a.toOut.apply(w, o)
-}
-
-// mixFFN is SANA's GLUMBConv on the token grid:
-// 1×1 conv D→2Hd (bias) → SiLU → 3×3 depthwise conv (bias, pad 1) → a·SiLU(gate) → 1×1 conv Hd→D (no bias).
-//
-// The 1×1 convolutions are token-major matrix products; the depthwise convolution and the GLU
-// product run channel-major, (channels, B, N), reached by plain 2-D transposes. The GLU halves
-// [a | gate] come from the two halves of the weights rather than from slicing activations.
-func mixFFN(cfg Config, w Weights, f mixFFNParams, x *Node, hp, wp int) *Node {
-	dims := x.Shape().Dimensions
-	B, N, D := dims[0], dims[1], dims[2]
-	hd := cfg.FFNHidden()
-	wInv := Reshape(w.get(f.convInverted.weight), 2*hd, D)
-	bInv := w.get(f.convInverted.bias)
-	kDepth := Reshape(w.get(f.convDepth.weight), 2*hd, 9)
-	bDepth := w.get(f.convDepth.bias)
-	half := func(t *Node, i int) *Node { // rows [i·hd, (i+1)·hd) of a weight
-		axes := []SliceAxisSpec{AxisRange(i*hd, (i+1)*hd)}
-		for range t.Rank() - 1 {
-			axes = append(axes, AxisRange())
-		}
-		return Slice(t, axes...)
-	}
-	branch := func(i int) *Node { // conv_inverted → SiLU → conv_depth for one GLU half: (hd, B, N)
-		z := silu(linear(x, half(wInv, i), half(bInv, i)))            // (B, N, hd)
-		zc := Reshape(Transpose(Reshape(z, B*N, hd), 0, 1), hd, B, N) // channel-major
-		return depthwise3x3(zc, half(kDepth, i), half(bDepth, i), hp, wp)
-	}
-	m := Mul(branch(0), silu(branch(1)))                             // (hd, B, N)
-	m = Reshape(Transpose(Reshape(m, hd, B*N), 0, 1), B, N, hd)      // token-major
-	return linear(m, Reshape(w.get(f.convPoint.weight), D, hd), nil) // (B, N, D)
-}
-
-// denseDepthwiseMaxTokens bounds the grid size (tokens) up to which the depthwise convolution
-// is computed as a per-channel N×N matrix product; above it the nine shifted products are used.
-const denseDepthwiseMaxTokens = 64
-
-// depthwise3x3 applies a per-channel 3×3 cross-correlation with zero padding 1 on the hp×wp
-// token grid: z (C, B, N) channel-major with N = hp·wp tokens in row-major order, kernel
-// (C, 9) in PyTorch's (i, j) row-major tap order, bias (C):
-//
-//	out[c, b, (h, w)] = bias[c] + Σ_{i,j} k[c, 3i+j]·z[c, b, (h+i−1, w+j−1)]   (zero outside the grid)
-//
-// For small grids the taps are folded into a per-channel matrix K[c] = Σ_t k[c, t]·S_t (S_t the
-// 0/1 shift operators) and applied as one batched matrix product, which the Go backend runs far
-// faster than nine element-wise passes; larger grids use the shifted products. Every op has a
-// second-order gradient.
-func depthwise3x3(z, kernel, bias *Node, hp, wp int) *Node {
-	dims := z.Shape().Dimensions
-	C, B, N := dims[0], dims[1], dims[2]
-	var out *Node
-	if N <= denseDepthwiseMaxTokens {
-		S := ConstAsDType(z.Graph(), z.DType(), shiftOperators(hp, wp)) // (9, N·N)
-		K := Reshape(DotGeneral(kernel, []int{1}, nil, S, []int{0}, nil), C, N, N)
-		out = DotGeneral(z, []int{2}, []int{0}, K, []int{2}, []int{0}) // (C, B, N)
-	} else {
-		zz := Reshape(z, C, B, hp, wp)
-		zero := ScalarZero(z.Graph(), z.DType())
-		zp := Pad(zz, zero, compute.PadAxis{}, compute.PadAxis{}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{Start: 1, End: 1})
-		for t := range 9 {
-			i, j := t/3, t%3
-			tap := Reshape(Slice(kernel, AxisRange(), AxisRange(t, t+1)), C, 1, 1, 1)
-			term := Mul(Slice(zp, AxisRange(), AxisRange(), AxisRange(i, i+hp), AxisRange(j, j+wp)), tap)
-			if out == nil {
-				out = term
-			} else {
-				out = Add(out, term)
-			}
-		}
-		out = Reshape(out, C, B, N)
-	}
-	return Add(out, Reshape(bias, C, 1, 1))
-}
-
-// shiftOperators returns the nine 0/1 matrices S_t[n, m] = 1 when token m is token n moved by
-// tap t = 3i+j, i.e. (h+i−1, w+j−1), flattened to (9, N·N).
-func shiftOperators(hp, wp int) [][]float64 {
-	N := hp * wp
-	S := make([][]float64, 9)
-	for t := range 9 {
-		S[t] = make([]float64, N*N)
-		di, dj := t/3-1, t%3-1
-		for h := range hp {
-			for w := range wp {
-				hh, ww := h+di, w+dj
-				if hh >= 0 && ww >= 0 && hh < hp && ww < wp {
-					S[t][(h*wp+w)*N+hh*wp+ww] = 1
-				}
-			}
-		}
-	}
-	return S
-}
-
 // patchify turns latents (B, C, H, W) into tokens (B, N, C·p·p), tokens in row-major (h, w)
 // order and each token's features in (c, i, j) order, matching a PyTorch p×p conv kernel.
 func patchify(x *Node, p int) *Node {
@@ -335,21 +182,6 @@ func unpatchify(x *Node, hp, wp, p, C int) *Node {
 	return Reshape(x, B, C, hp*p, wp*p)
 }
 
-// linear returns x·Wᵀ + b for W in PyTorch layout (out, in); b may be nil. Written as a
-// DotGeneral (not nn.Dense, whose fused op has no second-order gradient). x is flattened to
-// (rows, in) around the product, so that the weight gradient (a contraction over rows) needs
-// only a 2-D transpose on the Go backend rather than a generic N-D one.
-func linear(x, weight, bias *Node) *Node {
-	dims := x.Shape().Dimensions
-	in, out := dims[len(dims)-1], weight.Shape().Dimensions[0]
-	rows := x.Shape().Size() / max(in, 1)
-	y := DotGeneral(Reshape(x, rows, in), []int{1}, nil, weight, []int{1}, nil) // (rows, out)
-	if bias != nil {
-		y = Add(y, Reshape(bias, 1, out))
-	}
-	return Reshape(y, append(slices.Clone(dims[:len(dims)-1]), out)...)
-}
-
 // sinusoid is the 256-wide timestep embedding [cos(c·f_i), sin(c·f_i)], f_i = exp(−ln(10⁴)·i/128),
 // i = 0…127 (§4), computed in float32 (float64 for float64 models) and cast to dt.
 func sinusoid(c *Node, dt dtypes.DType) *Node {
@@ -368,54 +200,4 @@ func sinusoid(c *Node, dt dtypes.DType) *Node {
 func timestepMLP(w Weights, m mlpParams, e *Node) *Node {
 	h := m.linear1.apply(w, e)
 	return m.linear2.apply(w, silu(h))
-}
-
-// rmsNorm returns x/√(mean(x²)+ε)·weight over the last axis, in float32 for half dtypes.
-// It uses Sqrt, not Rsqrt (which has no gradient in GoMLX).
-func rmsNorm(x, weight *Node, eps float64) *Node {
-	xf := toDType(x, attnDType(x.DType()))
-	ms := ReduceAndKeep(Square(xf), ReduceMean, -1)
-	y := toDType(Div(xf, Sqrt(AddScalar(ms, eps))), x.DType())
-	return Mul(y, ExpandLeftToRank(toDType(weight, x.DType()), y.Rank()))
-}
-
-// layerNorm normalises over the last axis without affine parameters: (x−μ)/√(σ²+ε).
-func layerNorm(x *Node, eps float64) *Node {
-	xf := toDType(x, attnDType(x.DType()))
-	c := Sub(xf, ReduceAndKeep(xf, ReduceMean, -1))
-	v := ReduceAndKeep(Square(c), ReduceMean, -1)
-	return toDType(Div(c, Sqrt(AddScalar(v, eps))), x.DType())
-}
-
-// softmax over the last axis, decomposed (max-shifted exp over its sum) so that every op has
-// a second-order gradient.
-func softmax(logits *Node) *Node {
-	m := StopGradient(ReduceAndKeep(logits, ReduceMax, -1))
-	e := Exp(Sub(logits, m))
-	return Div(e, ReduceAndKeep(e, ReduceSum, -1))
-}
-
-func silu(x *Node) *Node { return Mul(x, Sigmoid(x)) }
-
-func relu(x *Node) *Node { return Max(x, ZerosLike(x)) }
-
-// geluTanh is GELU with the tanh approximation: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
-func geluTanh(x *Node) *Node {
-	inner := MulScalar(Add(x, MulScalar(Mul(x, Square(x)), 0.044715)), math.Sqrt(2/math.Pi))
-	return MulScalar(Mul(x, OnePlus(Tanh(inner))), 0.5)
-}
-
-// attnDType is the dtype attention and norms run in: float64 stays, anything else is float32.
-func attnDType(dt dtypes.DType) dtypes.DType {
-	if dt == dtypes.Float64 {
-		return dtypes.Float64
-	}
-	return dtypes.Float32
-}
-
-func toDType(x *Node, dt dtypes.DType) *Node {
-	if x.DType() == dt {
-		return x
-	}
-	return ConvertDType(x, dt)
 }

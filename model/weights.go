@@ -106,16 +106,6 @@ func (w Weights) get(p *param) *graph.Node {
 	return n
 }
 
-// apply returns x·Wᵀ + b with the layer's weight and bias (if it has one) from w: a Linear
-// layer, or a 1×1 convolution whose weight is already (out, in).
-func (l linearParams) apply(w Weights, x *graph.Node) *graph.Node {
-	var bias *graph.Node
-	if l.bias != nil {
-		bias = w.get(l.bias)
-	}
-	return linear(x, w.get(l.weight), bias)
-}
-
 // WeightsFromParams makes every parameter a constant node of g: convenient for tests and
 // one-off evaluations. Training code passes parameters as graph inputs instead, see
 // WeightsFromNodes.

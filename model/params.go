@@ -133,7 +133,7 @@ type paramTable struct {
 // initialisations follow SanaMS.initialize_weights (see InitParams).
 func newParamTable(cfg Config, role Role) *paramTable {
 	D, C, p, Dc := cfg.HiddenSize, cfg.InChannels, cfg.PatchSize, cfg.CaptionDim
-	tableInit := initNormal(1 / math.Sqrt(float64(D)))
+	scaleShiftInit := initNormal(1 / math.Sqrt(float64(D))) // the adaLN tables: N(0, 1/D)
 	t := &paramTable{}
 
 	t.patchEmbed = t.linear(patchEmbedPrefix+"proj.", initXavier, D, C, p, p)
@@ -147,9 +147,9 @@ func newParamTable(cfg Config, role Role) *paramTable {
 	t.captionProjection = t.mlp(captionProjectionPrefix, Dc, D, initNormal(0.02), initNormal(0.02))
 	t.captionNorm = t.param(captionNormPrefix+"weight", initFill(0.01), D) // y_norm_scale_factor
 	for i := range cfg.Depth {
-		t.blocks = append(t.blocks, t.block(cfg, blockPrefix(i), tableInit))
+		t.blocks = append(t.blocks, t.block(cfg, blockPrefix(i), scaleShiftInit))
 	}
-	t.scaleShiftTable = t.param(scaleShiftTable, tableInit, 2, D)
+	t.scaleShiftTable = t.param(scaleShiftTable, scaleShiftInit, 2, D)
 	t.projOut = t.linear("proj_out.", initZero, p*p*C, D)
 	if role == Student {
 		t.logvar = &linearParams{weight: t.param(LogvarWeight, initXavier, 1, D), bias: t.param(LogvarBias, initZero, 1)}
@@ -157,31 +157,16 @@ func newParamTable(cfg Config, role Role) *paramTable {
 	return t
 }
 
-// block declares transformer block parameters under prefix.
-func (t *paramTable) block(cfg Config, prefix string, tableInit initRule) blockParams {
+// block declares the parameters of one transformer block under prefix.
+func (t *paramTable) block(cfg Config, prefix string, scaleShiftInit initRule) blockParams {
 	D, Hd := cfg.HiddenSize, cfg.FFNHidden()
 	var b blockParams
-	b.scaleShiftTable = t.param(prefix+scaleShiftTable, tableInit, 6, D)
+	b.scaleShiftTable = t.param(prefix+scaleShiftTable, scaleShiftInit, 6, D)
 
 	// Linear self-attention: q, k, v without bias.
-	a1 := prefix + "attn1."
-	b.attn1.toQ = t.weight(a1+"to_q.", initXavier, D, D)
-	b.attn1.toK = t.weight(a1+"to_k.", initXavier, D, D)
-	b.attn1.toV = t.weight(a1+"to_v.", initXavier, D, D)
-	if cfg.QKNorm {
-		b.attn1.normQ, b.attn1.normK = t.qkNorm(a1, D)
-	}
-	b.attn1.toOut = t.linear(a1+"to_out.0.", initXavier, D, D)
-
+	b.attn1 = t.attention(prefix+"attn1.", D, false, cfg.QKNorm, initXavier)
 	// Cross-attention: the output projection starts at zero (PixArt/SANA).
-	a2 := prefix + "attn2."
-	b.attn2.toQ = t.linear(a2+"to_q.", initXavier, D, D)
-	b.attn2.toK = t.linear(a2+"to_k.", initXavier, D, D)
-	b.attn2.toV = t.linear(a2+"to_v.", initXavier, D, D)
-	if cfg.CrossNorm {
-		b.attn2.normQ, b.attn2.normK = t.qkNorm(a2, D)
-	}
-	b.attn2.toOut = t.linear(a2+"to_out.0.", initZero, D, D)
+	b.attn2 = t.attention(prefix+"attn2.", D, true, cfg.CrossNorm, initZero)
 
 	ff := prefix + "ff."
 	b.ff.convInverted = t.conv(ff+"conv_inverted.", true, 2*Hd, D, 1, 1)
@@ -233,9 +218,25 @@ func (t *paramTable) mlp(prefix string, in, D int, init1, init2 initRule) mlpPar
 	return m
 }
 
-// qkNorm declares the RMSNorm weights of q and k (over the full width D), initialised to 1.
-func (t *paramTable) qkNorm(prefix string, D int) (normQ, normK *param) {
-	return t.param(prefix+"norm_q.weight", initFill(1), D), t.param(prefix+"norm_k.weight", initFill(1), D)
+// attention declares an attention module under prefix: the q, k and v projections (D, D),
+// Xavier-uniform, with zero biases when qkvBias; when qkNorm, the RMSNorm weights of q and k
+// (over the full width D), initialised to 1; the output projection to_out.0 with its weight
+// drawn by outInit and a zero bias.
+func (t *paramTable) attention(prefix string, D int, qkvBias, qkNorm bool, outInit initRule) attentionParams {
+	proj := t.weight
+	if qkvBias {
+		proj = t.linear
+	}
+	var a attentionParams
+	a.toQ = proj(prefix+"to_q.", initXavier, D, D)
+	a.toK = proj(prefix+"to_k.", initXavier, D, D)
+	a.toV = proj(prefix+"to_v.", initXavier, D, D)
+	if qkNorm {
+		a.normQ = t.param(prefix+"norm_q.weight", initFill(1), D)
+		a.normK = t.param(prefix+"norm_k.weight", initFill(1), D)
+	}
+	a.toOut = t.linear(prefix+"to_out.0.", outInit, D, D)
+	return a
 }
 
 // ParamSpecs lists every parameter of the network for the role, with diffusers' names and

@@ -62,8 +62,9 @@ func initXavier(vals []float64, dims []int, rng *rand.Rand) {
 // scale-shift tables N(0, 1/D); QK-norm weights 1 and the caption norm weight 0.01
 // (y_norm_scale_factor); cross-attention output and final projection zero (PixArt/SANA);
 // student only: guidance embedder first layer N(0, 0.02²), last layer zero (§2.3), logvar
-// head Xavier-uniform with zero bias (§2.5). Each tensor draws from its own stream derived
-// from (seed, name), so the values do not depend on which other parameters exist.
+// head Xavier-uniform with zero bias (§2.5). Each rule is declared with its parameter in the
+// parameter table (params.go). Each tensor draws from its own stream derived from
+// (seed, name), so the values do not depend on which other parameters exist.
 func InitParams(cfg Config, role Role, seed int64) (Params, error) {
 	return InitParamsFor(cfg, role, seed, nil)
 }

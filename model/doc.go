@@ -10,9 +10,12 @@
 // variables, so that training code can pass explicit parameter lists, take gradients with
 // respect to chosen groups and save everything by name. Names and shapes are diffusers'
 // SanaTransformer2DModel keys (ParamSpecs), so released checkpoints load directly
-// (package checkpoints) and a trained student exports to diffusers. Params holds host tensors
-// by name; Params.Sorted, Params.Args and WeightsFromNodes pass them to a graph.Exec in
-// sorted-name order.
+// (package checkpoints) and a trained student exports to diffusers. Each parameter is
+// declared once, in the parameter table of params.go (name, shape and initialisation, per
+// role and per option of the config): ParamSpecs, InitParams and CheckParams list it, and
+// the forward pass reads its weight through it. Params holds host tensors by name;
+// Params.Sorted, Params.Args and WeightsFromNodes pass them to a graph.Exec in sorted-name
+// order.
 //
 // # The network (§8)
 //

@@ -17,9 +17,10 @@ import (
 // It returns F (B, C, H, W), the student's logvar (B) (nil for the teacher) and the outputs
 // of featureBlocks.
 func TrigFlow(cfg Config, w Weights, xhat, theta, text, mask, guidance *Node, featureBlocks []int) (F *Node, logvar *Node, features []*Node) {
-	dt := w.get("patch_embed.proj.weight").DType()
+	cfg, table := tableFor(cfg, guidance)
+	dt := w.get(table.patchEmbed.weight).DType()
 	xFlow, t := trigflowInput(toDType(xhat, dt), toDType(theta, dt))
-	out := Forward(cfg, w, Inputs{X: xFlow, T: t, Text: text, Mask: mask, Guidance: guidance}, featureBlocks)
+	out := forward(cfg, table, w, Inputs{X: xFlow, T: t, Text: text, Mask: mask, Guidance: guidance}, featureBlocks)
 	return trigflowOutput(xFlow, t, out.V), out.Logvar, out.Features
 }
 

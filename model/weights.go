@@ -2,9 +2,109 @@ package model
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
+
+// Params holds parameter values by name (diffusers keys).
+type Params map[string]*tensors.Tensor
+
+// SortedNames returns the parameter names in sorted order: the order in which training code
+// passes parameters to a graph.Exec (see Params.Sorted and WeightsFromNodes).
+func SortedNames(p Params) []string { return slices.Sorted(maps.Keys(p)) }
+
+// Sorted returns the names in sorted order and the tensors in the same order.
+func (p Params) Sorted() ([]string, []*tensors.Tensor) {
+	names := SortedNames(p)
+	ts := make([]*tensors.Tensor, len(names))
+	for i, n := range names {
+		ts[i] = p[n]
+	}
+	return names, ts
+}
+
+// Args returns the tensors in sorted-name order as []any, ready to be followed by the other
+// inputs of a graph.Exec built with WeightsFromNodes.
+func (p Params) Args() []any {
+	_, ts := p.Sorted()
+	args := make([]any, len(ts))
+	for i, t := range ts {
+		args[i] = t
+	}
+	return args
+}
+
+// CheckParams compares p against the specs of (cfg, role): it returns an error listing the
+// missing, unexpected and mis-shaped names, or nil when they match exactly.
+func CheckParams(cfg Config, role Role, p Params) error {
+	specs := ParamSpecs(cfg, role)
+	want := make(map[string][]int, len(specs))
+	for _, s := range specs {
+		want[s.Name] = s.Dims
+	}
+	var missing, unexpected, misshaped []string
+	for _, s := range specs {
+		t, ok := p[s.Name]
+		if !ok || t == nil {
+			missing = append(missing, s.Name)
+			continue
+		}
+		if !slices.Equal(t.Shape().Dimensions, s.Dims) {
+			misshaped = append(misshaped, fmt.Sprintf("%s: have %v, want %v", s.Name, t.Shape().Dimensions, s.Dims))
+		}
+	}
+	for _, name := range SortedNames(p) {
+		if _, ok := want[name]; !ok {
+			unexpected = append(unexpected, name)
+		}
+	}
+	return KeysError(role.String()+" parameters", missing, unexpected, misshaped)
+}
+
+// KeysError formats a parameter-set mismatch ("<what> do not match the model config", then
+// one line per key); it returns nil when all lists are empty.
+func KeysError(what string, missing, unexpected, misshaped []string) error {
+	if len(missing)+len(unexpected)+len(misshaped) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s do not match the model config (%d missing, %d unexpected, %d mis-shaped)",
+		what, len(missing), len(unexpected), len(misshaped))
+	list := func(title string, items []string) {
+		if len(items) == 0 {
+			return
+		}
+		fmt.Fprintf(&b, "\n  %s:", title)
+		for _, it := range items {
+			b.WriteString("\n    " + it)
+		}
+	}
+	list("missing", missing)
+	list("unexpected", unexpected)
+	list("mis-shaped", misshaped)
+	return fmt.Errorf("%s", b.String())
+}
+
+// Weights maps parameter names (diffusers keys, see ParamSpecs) to graph nodes: parameters,
+// constants or anything computed from them. The networks are pure functions of these nodes.
+type Weights map[string]*graph.Node
+
+// get returns the weight of a parameter of the table, panicking (the graph-building
+// convention; graph.Exec turns it into an error) when it is absent.
+func (w Weights) get(p *param) *graph.Node {
+	if p == nil {
+		panic(fmt.Errorf("model: internal: the forward reads a parameter the table does not declare"))
+	}
+	n, ok := w[p.Name]
+	if !ok || n == nil {
+		panic(fmt.Errorf("model: weight %q is missing", p.Name))
+	}
+	return n
+}
 
 // WeightsFromParams makes every parameter a constant node of g: convenient for tests and
 // one-off evaluations. Training code passes parameters as graph inputs instead, see
@@ -35,15 +135,4 @@ func WeightsFromNodes(names []string, nodes []*graph.Node) Weights {
 		w[n] = nodes[i]
 	}
 	return w
-}
-
-// Args returns the tensors in sorted-name order as []any, ready to be followed by the other
-// inputs of a graph.Exec built with WeightsFromNodes.
-func (p Params) Args() []any {
-	_, ts := p.Sorted()
-	args := make([]any, len(ts))
-	for i, t := range ts {
-		args[i] = t
-	}
-	return args
 }

@@ -1,0 +1,75 @@
+package model
+
+import (
+	"math"
+
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
+)
+
+// linearAttention is SANA's ReLU linear attention (LiteLA), per head of width d:
+//
+//	out_n = Σ_m v_m (k_m·q_n) / (Σ_m k_m·q_n + ε),  q, k ← ReLU(RMSNorm(q)), ReLU(RMSNorm(k))
+//
+// computed as (q·(kᵀv)) / (q·Σk + ε), which equals the reference's padded-V product, in
+// float32 when the model dtype is lower.
+func linearAttention(cfg Config, w Weights, a attentionParams, x *Node) *Node {
+	dt := x.DType()
+	q := a.toQ.apply(w, x)
+	k := a.toK.apply(w, x)
+	v := a.toV.apply(w, x)
+	if a.normQ != nil { // the table has the QK norm weights when cfg.QKNorm is set
+		q = rmsNorm(q, w.get(a.normQ), cfg.QKNormEps)
+		k = rmsNorm(k, w.get(a.normK), cfg.QKNormEps)
+	}
+	adt := attnDType(dt)
+	dims := x.Shape().Dimensions
+	B, N, D := dims[0], dims[1], dims[2]
+	heads, d := cfg.SelfHeads(), cfg.SelfHeadDim
+	q = Reshape(relu(toDType(q, adt)), B, N, heads, d)
+	k = Reshape(relu(toDType(k, adt)), B, N, heads, d)
+	v = Reshape(toDType(v, adt), B, N, heads, d)
+	kv := Einsum("bnhd,bnhe->bhde", k, v)                   // Σ_m k_m v_mᵀ
+	kSum := ReduceSum(k, 1)                                 // Σ_m k_m: (B, heads, d)
+	num := Einsum("bnhd,bhde->bnhe", q, kv)                 // (B, N, heads, d)
+	den := ExpandAxes(Einsum("bnhd,bhd->bnh", q, kSum), -1) // (B, N, heads, 1)
+	o := Div(num, AddScalar(den, cfg.LinearAttnEps))
+	o = toDType(Reshape(o, B, N, D), dt)
+	return a.toOut.apply(w, o)
+}
+
+// crossAttention is multi-head softmax attention from image tokens x (queries) to caption
+// tokens y (keys, values), scale 1/√d, padded tokens biased by −10000, in float32 when the
+// model dtype is lower.
+func crossAttention(cfg Config, w Weights, a attentionParams, x, y, bias *Node) *Node {
+	dt := x.DType()
+	q := a.toQ.apply(w, x)
+	k := a.toK.apply(w, y)
+	v := a.toV.apply(w, y)
+	if a.normQ != nil { // the table has the QK norm weights when cfg.CrossNorm is set
+		q = rmsNorm(q, w.get(a.normQ), cfg.CrossNormEps)
+		k = rmsNorm(k, w.get(a.normK), cfg.CrossNormEps)
+	}
+	adt := attnDType(dt)
+	B, N, D := x.Shape().Dimensions[0], x.Shape().Dimensions[1], x.Shape().Dimensions[2]
+	L := y.Shape().Dimensions[1]
+	heads := cfg.CrossHeads
+	d := D / heads
+	q = Reshape(toDType(q, adt), B, N, heads, d)
+	k = Reshape(toDType(k, adt), B, L, heads, d)
+	v = Reshape(toDType(v, adt), B, L, heads, d)
+	logits := MulScalar(Einsum("bnhd,blhd->bhnl", q, k), 1/math.Sqrt(float64(d)))
+	if bias != nil {
+		logits = Add(logits, bias)
+	}
+	o := Einsum("bhnl,blhd->bnhd", softmax(logits), v)
+	o = toDType(Reshape(o, B, N, D), dt)
+	return a.toOut.apply(w, o)
+}
+
+// softmax over the last axis, decomposed (max-shifted exp over its sum) so that every op has
+// a second-order gradient.
+func softmax(logits *Node) *Node {
+	m := StopGradient(ReduceAndKeep(logits, ReduceMax, -1))
+	e := Exp(Sub(logits, m))
+	return Div(e, ReduceAndKeep(e, ReduceSum, -1))
+}

@@ -188,6 +188,15 @@ func LoadRef(ref, checkpointsDir string, warn func(string)) (*Checkpoint, string
 	return c, ref, err
 }
 
+// FolderOf returns the checkpoints folder a path names: <path>/checkpoints for a run folder,
+// else path itself.
+func FolderOf(path string) string {
+	if sub := filepath.Join(path, "checkpoints"); isDir(sub) {
+		return sub
+	}
+	return path
+}
+
 func truncateForMessage(s string) string {
 	s = strings.TrimSpace(s)
 	if len(s) > 40 {

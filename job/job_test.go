@@ -335,3 +335,16 @@ func TestDistillResumeIsExact(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckpointModelConfig(t *testing.T) {
+	// Keys of other sections, even ones this sprint does not know, do not matter.
+	m, err := CheckpointModelConfig([]byte("model:\n  preset: tiny\n  qk_norm: false\ntrain:\n  precision: float32\n"))
+	if err != nil || m.Preset != "tiny" || m.QKNorm {
+		t.Fatalf("model section: %+v, %v", m, err)
+	}
+	// The model section itself is strict.
+	_, err = CheckpointModelConfig([]byte("model:\n  presett: tiny\n"))
+	if err == nil || !strings.Contains(err.Error(), "model.presett") || !strings.Contains(err.Error(), "did you mean model.preset") {
+		t.Fatalf("bad model key: %v", err)
+	}
+}

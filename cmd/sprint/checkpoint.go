@@ -4,16 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/sprint-distill/sprint/checkpoints"
-	"github.com/sprint-distill/sprint/config"
-	"github.com/sprint-distill/sprint/model"
-	"github.com/sprint-distill/sprint/train"
+	"github.com/sprint-distill/sprint/job"
 )
 
 func init() { register(newCheckpointCmd) }
@@ -53,10 +48,7 @@ PATH is a checkpoint file, a checkpoints folder or a run folder (its latest chec
 		Short: "List the checkpoints of a run folder (or checkpoints folder), oldest first, marking the latest",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := args[0]
-			if sub := filepath.Join(dir, "checkpoints"); isDirPath(sub) {
-				dir = sub
-			}
+			dir := checkpoints.FolderOf(args[0])
 			paths, err := checkpoints.List(dir)
 			if err != nil {
 				return err
@@ -90,35 +82,11 @@ func newCheckpointExportCmd() *cobra.Command {
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
-			path := args[0]
-			if isDirPath(path) {
-				var err error
-				if path, err = checkpoints.Resolve("latest", filepath.Join(path, "checkpoints")); err != nil {
-					return err
-				}
-			}
-			ck, err := checkpoints.Load(path)
+			res, err := job.ExportCheckpoint(args[0], group, out, dtype, func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) })
 			if err != nil {
 				return err
 			}
-			mcfg, err := checkpointModelConfig(ck.ConfigYAML)
-			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			params := model.Params{}
-			prefix := group + train.GroupSeparator
-			for name, t := range ck.Tensors {
-				if strings.HasPrefix(name, prefix) {
-					params[strings.TrimPrefix(name, prefix)] = t
-				}
-			}
-			if len(params) == 0 {
-				return fmt.Errorf("%s: no group %q in the checkpoint (see sprint checkpoint inspect)", path, group)
-			}
-			if err := checkpoints.ExportDiffusers(out, mcfg, params, checkpoints.ExportOptions{DType: dtype}); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "exported %s (%d tensors) of %s to %s\n", group, len(params), path, out)
+			fmt.Fprintf(cmd.OutOrStdout(), "exported %s (%d tensors) of %s to %s\n", group, res.Tensors, res.Checkpoint, out)
 			return nil
 		},
 	}
@@ -132,24 +100,4 @@ func newCheckpointExportCmd() *cobra.Command {
 func isDirPath(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.IsDir()
-}
-
-// checkpointModelConfig reads the model: section of a checkpoint's config. Only that section is
-// decoded (strictly), so checkpoints written by a sprint with other keys elsewhere still export.
-func checkpointModelConfig(configYAML []byte) (model.Config, error) {
-	var doc map[string]any
-	if err := yaml.Unmarshal(configYAML, &doc); err != nil {
-		return model.Config{}, fmt.Errorf("the checkpoint's config: %w", err)
-	}
-	section, err := yaml.Marshal(map[string]any{"model": doc["model"]})
-	if err != nil {
-		return model.Config{}, err
-	}
-	out := struct {
-		Model model.Config `mapstructure:"model"`
-	}{Model: model.DefaultConfig()}
-	if err := config.DecodeYAML(&out, section, "the checkpoint's model section"); err != nil {
-		return model.Config{}, err
-	}
-	return out.Model, out.Model.Validate()
 }

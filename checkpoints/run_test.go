@@ -277,7 +277,7 @@ func TestLatestFallsBackOnDamage(t *testing.T) {
 	}
 }
 
-const killHelperEnv = "SPRINT_CHECKPOINTS_KILL_HELPER_DIR"
+const killHelperEnv = "SPRINTTEST_KILL_HELPER_DIR"
 
 // TestKillHelper is not a test by itself: TestKillDuringSave runs it in a child process
 // that saves one checkpoint, then stalls in the middle of writing the second one.

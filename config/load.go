@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -10,11 +12,17 @@ import (
 // EnvPrefix starts every environment override: SPRINT_TRAIN_MAX_STEPS=10 sets train.max_steps.
 const EnvPrefix = "SPRINT_"
 
+// ToolEnv are the SPRINT_* environment variables that are not config keys: SPRINT_DEBUG
+// (print the stack of an internal error) and SPRINT_BIN (the binary scripts run). Any other
+// SPRINT_* variable must name a key; a typo is an error, as in a file or --set.
+var ToolEnv = []string{"SPRINT_DEBUG", "SPRINT_BIN"}
+
 // Options are the overrides applied on top of the files, in this order: environment, then Set.
 type Options struct {
 	// Set holds "a.b.c=value" overrides (the CLI's --set); values are read as YAML scalars or lists.
 	Set []string
-	// Env is the environment as os.Environ gives it; only SPRINT_* entries that name a key are used.
+	// Env is the environment as os.Environ gives it; every SPRINT_* entry must name a key
+	// (or be one of ToolEnv).
 	Env []string
 }
 
@@ -44,7 +52,14 @@ func LoadInto(dst any, path string, opts Options) error {
 		}
 		key, ok := envNames[name]
 		if !ok {
-			continue // other SPRINT_* variables (e.g. for tools) are not config keys
+			if slices.Contains(ToolEnv, name) {
+				continue
+			}
+			msg := fmt.Sprintf("environment variable %s matches no config key", name)
+			if c := closest(name, slices.Collect(maps.Keys(envNames))); c != "" {
+				msg += fmt.Sprintf(" (did you mean %s?)", c)
+			}
+			return fmt.Errorf("%s; unset it or fix its name (SPRINT_<SECTION>_<KEY>, see sprint config keys)", msg)
 		}
 		t.set(key, parseScalar(val), "environment "+name)
 	}

@@ -59,7 +59,7 @@ func TestInheritanceAndOverrides(t *testing.T) {
 	got := defaults()
 	err := LoadInto(&got, p, Options{
 		Set: []string{"train.optimizer.betas=[0.5,0.6]", "train.resume=true"},
-		Env: []string{"SPRINT_TRAIN_MAX_HOURS=1.5", "SPRINT_UNRELATED=1", "HOME=/x"},
+		Env: []string{"SPRINT_TRAIN_MAX_HOURS=1.5", "SPRINT_DEBUG=1", "HOME=/x"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +118,10 @@ func TestBadConfigs(t *testing.T) {
 			[]string{"expected key=value"}},
 		{"bad env type", "", nil, []string{"SPRINT_TRAIN_RESUME=maybe"},
 			[]string{"environment SPRINT_TRAIN_RESUME", "train.resume", "expected a boolean"}},
+		{"env typo", "", nil, []string{"SPRINT_TRAIN_MAX_STEP=3"},
+			[]string{"environment variable SPRINT_TRAIN_MAX_STEP matches no config key", "did you mean SPRINT_TRAIN_MAX_STEPS"}},
+		{"env unknown", "", nil, []string{"SPRINT_UNRELATED=1"},
+			[]string{"SPRINT_UNRELATED matches no config key", "unset it"}},
 		{"float for int", "train:\n  max_steps: 2.5\n", nil, nil,
 			[]string{"train.max_steps", "expected an integer", "2.5"}},
 	}

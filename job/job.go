@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/sprint-distill/sprint/checkpoints"
@@ -67,10 +68,11 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 	if err != nil {
 		return nil, err
 	}
-	// train.batch_size is the global batch auto_lr scales by; this process is the only rank.
-	if cfg.Train.BatchSize != cfg.Data.BatchSize {
-		return nil, fmt.Errorf("train.batch_size (%d, the global batch) must equal data.batch_size (%d, per rank) "+
-			"times the number of ranks (1 here)", cfg.Train.BatchSize, cfg.Data.BatchSize)
+	if err := CheckConfig(cfg, kind); err != nil {
+		return nil, err
+	}
+	if err := CheckInputs(cfg, kind); err != nil {
+		return nil, err
 	}
 	// The cleanup holds its own reference: every error return below sets the named result j
 	// to nil before deferred functions run.
@@ -284,9 +286,13 @@ func NullEmbedding(r *data.Reader) (*tensors.Tensor, error) {
 	if !ok || t.Rank() != 2 {
 		return nil, fmt.Errorf("%s: want a tensor %q of shape (L, D)", path, distill.NullEmbedding)
 	}
-	flat, err := tensors.CopyFlatData[float32](t)
+	f32, err := checkpoints.ConvertTensor(t, dtypes.Float32) // Gemma writes bf16; f32 and f16 too
 	if err != nil {
-		return nil, fmt.Errorf("%s: tensor %q: want float32: %w", path, distill.NullEmbedding, err)
+		return nil, fmt.Errorf("%s: tensor %q: %w", path, distill.NullEmbedding, err)
+	}
+	flat, err := tensors.CopyFlatData[float32](f32)
+	if err != nil {
+		return nil, fmt.Errorf("%s: tensor %q: %w", path, distill.NullEmbedding, err)
 	}
 	dims := t.Shape().Dimensions
 	return tensors.FromFlatDataAndDimensions(flat, 1, dims[0], dims[1]), nil

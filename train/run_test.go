@@ -571,7 +571,7 @@ func TestStepperGuard(t *testing.T) {
 	}
 }
 
-const signalHelperEnv = "SPRINT_TRAIN_SIGNAL_HELPER_DIR"
+const signalHelperEnv = "SPRINTTEST_SIGNAL_HELPER_DIR"
 
 // TestSignalHelper is the child process of TestSignal: a slow run under SignalContext that
 // prints STEP after a few batches and exits with the run's exit code.

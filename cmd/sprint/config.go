@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/job"
 )
 
 func init() { register(newConfigCmd) }
@@ -56,24 +57,61 @@ func newConfigCmd() *cobra.Command {
 	show.Flags().StringVarP(&out, "out", "o", "", "write the resolved YAML to this file instead of stdout")
 
 	var valFlags configFlags
+	var valConfig, valRun string
+	var checkPaths bool
 	validate := &cobra.Command{
-		Use:   "validate FILE",
-		Short: "Check a config strictly: unknown keys, types, bases and every section's values",
-		Args:  cobra.ExactArgs(1),
+		Use:   "validate [FILE | --config FILE] [--run distill|train-teacher] [--check-paths]",
+		Short: "Check a config strictly, with every cross-section check a run makes, and optionally its input files",
+		Long: `validate loads a config as a run would (unknown keys, types, bases, every section's values)
+and runs the checks that span sections for the kind of run (--run; default: distill when
+distill.teacher_weights is set, else train-teacher): the head block ids against the model depth
+and in increasing order, sigma_data of the model and of distill, the global batch against the
+per-rank batch. With --check-paths it also looks for every local input the run needs (shards,
+teacher weights, the null caption) and lists all that are missing with how to produce each,
+without starting a run.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := config.Load(args[0], valFlags.sets)
+			path := valConfig
+			switch {
+			case len(args) == 1 && path != "" && args[0] != path:
+				return fmt.Errorf("give the config once: as the argument or as --config, not both (%s, %s)", args[0], path)
+			case len(args) == 1:
+				path = args[0]
+			case path == "":
+				return fmt.Errorf("no config to validate: sprint config validate FILE (or --config FILE)")
+			}
+			cfg, err := config.Load(path, valFlags.sets)
 			if err != nil {
 				return err
+			}
+			kind, err := runKind(valRun, cfg)
+			if err != nil {
+				return err
+			}
+			if err := job.CheckConfig(cfg, kind); err != nil {
+				return fmt.Errorf("config %s: %w", path, err)
+			}
+			if checkPaths {
+				if err := job.CheckInputs(cfg, kind); err != nil {
+					return fmt.Errorf("config %s: %w", path, err)
+				}
 			}
 			fp, err := config.Fingerprint(cfg)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (fingerprint %s)\n", args[0], fp[:16])
+			what := "ok"
+			if checkPaths {
+				what = "ok, every input present"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s for %s (fingerprint %s)\n", path, what, kind, fp[:16])
 			return nil
 		},
 	}
 	valFlags.add(validate)
+	validate.Flags().StringVarP(&valConfig, "config", "c", "", "YAML config file (same as the argument)")
+	validate.Flags().StringVar(&valRun, "run", "", "the run to check for: distill or train-teacher (default: from the config)")
+	validate.Flags().BoolVar(&checkPaths, "check-paths", false, "also check that every input file the run needs exists")
 
 	keys := &cobra.Command{
 		Use:   "keys",
@@ -99,4 +137,20 @@ func optionalArg(args []string) string {
 		return args[0]
 	}
 	return ""
+}
+
+// runKind parses --run, defaulting to a distillation when the config names a teacher.
+func runKind(name string, cfg *config.Config) (job.Kind, error) {
+	switch name {
+	case "distill":
+		return job.Distill, nil
+	case "train-teacher", "teacher":
+		return job.Teacher, nil
+	case "":
+		if cfg.Distill.TeacherWeights != "" {
+			return job.Distill, nil
+		}
+		return job.Teacher, nil
+	}
+	return 0, fmt.Errorf("--run %q: want distill or train-teacher", name)
 }

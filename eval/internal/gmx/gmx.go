@@ -26,7 +26,7 @@ func Recover(err *error, what string) {
 	} else {
 		*err = fmt.Errorf("%s: %v", what, r)
 	}
-	if os.Getenv("SPRINT_EVAL_DEBUG") != "" {
+	if os.Getenv("SPRINT_DEBUG") == "1" {
 		fmt.Fprintf(os.Stderr, "%s\n", debug.Stack())
 	}
 }

@@ -55,6 +55,10 @@ type Config struct {
 	GenEvalMaxObjects int `mapstructure:"geneval_max_objects"`
 	// GenEvalPositionThreshold is the relative-position margin.
 	GenEvalPositionThreshold float64 `mapstructure:"geneval_position_threshold"`
+	// GenEvalMaxOverlap is GenEval's max_overlap, its per-class greedy NMS: a detection whose IoU with
+	// an already kept one of its class is >= this value is dropped. 1, GenEval's default, disables NMS;
+	// 0 keeps only the best detection of each class.
+	GenEvalMaxOverlap float64 `mapstructure:"geneval_max_overlap"`
 }
 
 // DefaultConfig returns the protocol's defaults (reference notes: evaluation-protocols.md).
@@ -69,6 +73,7 @@ func DefaultConfig() Config {
 		GenEvalCountingThreshold: 0.9,
 		GenEvalMaxObjects:        16,
 		GenEvalPositionThreshold: 0.1,
+		GenEvalMaxOverlap:        1,
 	}
 }
 
@@ -113,6 +118,9 @@ func (c Config) Validate() error {
 	}
 	if c.GenEvalPositionThreshold < 0 {
 		errs = append(errs, fmt.Sprintf("eval.geneval_position_threshold: %v, want >= 0", c.GenEvalPositionThreshold))
+	}
+	if !(c.GenEvalMaxOverlap >= 0) { // NaN fails too
+		errs = append(errs, fmt.Sprintf("eval.geneval_max_overlap: %v, want >= 0 (1 disables NMS)", c.GenEvalMaxOverlap))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))

@@ -374,7 +374,7 @@ use CLIP zero-shot (eval.clip_weights). Writes results.jsonl and prints the task
 				return err
 			}
 			ev := &geneval.Evaluator{Detector: det, Options: geneval.Options{Threshold: c.GenEvalThreshold,
-				CountingThreshold: c.GenEvalCountingThreshold, MaxObjects: c.GenEvalMaxObjects, MaxOverlap: 1,
+				CountingThreshold: c.GenEvalCountingThreshold, MaxObjects: c.GenEvalMaxObjects, MaxOverlap: c.GenEvalMaxOverlap,
 				PositionThreshold: c.GenEvalPositionThreshold}}
 			needsColor := false
 			for _, s := range samples {

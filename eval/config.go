@@ -23,8 +23,10 @@ type Config struct {
 	BatchSize int `mapstructure:"batch_size"`
 	// Workers is the number of image-decoding goroutines; 0 means one per CPU.
 	Workers int `mapstructure:"workers"`
-	// ImageSize is the torchvision Resize+CenterCrop size applied before the FID Inception (SANA's
-	// img_size; 1024 for the 1024px results); 0 feeds images as they are.
+	// ImageSize selects the FID preprocessing. N > 0 is SANA's MJHQ-30K protocol: torchvision
+	// Resize(N)+CenterCrop(N) (PIL bilinear, antialiased) before the Inception's own bilinear resize to
+	// 299; 1024, the default, is the img_size of the 1024px results. 0 is plain pytorch-fid: images go
+	// to the 299 resize as they are.
 	ImageSize int `mapstructure:"image_size"`
 
 	// MJHQRoot is the MJHQ-30K folder holding meta_data.json.

@@ -35,7 +35,7 @@ type Options struct {
 	CountingThreshold float64 // the threshold for the counting task, 0.9 ("counting_threshold")
 	MaxObjects        int     // detections kept per class, 16 ("max_objects")
 	// MaxOverlap is the greedy per-class NMS threshold ("max_overlap", GenEval's NMS_THRESHOLD): a
-	// detection whose IoU (IoU, inclusive pixels) with an already kept detection of its class is
+	// detection whose IoU (see IoU: inclusive pixels) with an already kept detection of its class is
 	// >= MaxOverlap is dropped. Exactly 1, the default, disables NMS (identical boxes are kept);
 	// values above 1 keep everything too, and 0 keeps only the best detection of each class.
 	MaxOverlap        float64

@@ -23,8 +23,10 @@ type Config struct {
 	BatchSize int `mapstructure:"batch_size"`
 	// Workers is the number of image-decoding goroutines; 0 means one per CPU.
 	Workers int `mapstructure:"workers"`
-	// ImageSize is the torchvision Resize+CenterCrop size applied before the FID Inception (SANA's
-	// img_size; 1024 for the 1024px results); 0 feeds images as they are.
+	// ImageSize selects the FID preprocessing. N > 0 is SANA's MJHQ-30K protocol: torchvision
+	// Resize(N)+CenterCrop(N) (PIL bilinear, antialiased) before the Inception's own bilinear resize to
+	// 299; 1024, the default, is the img_size of the 1024px results. 0 is plain pytorch-fid: images go
+	// to the 299 resize as they are.
 	ImageSize int `mapstructure:"image_size"`
 
 	// MJHQRoot is the MJHQ-30K folder holding meta_data.json.
@@ -55,6 +57,10 @@ type Config struct {
 	GenEvalMaxObjects int `mapstructure:"geneval_max_objects"`
 	// GenEvalPositionThreshold is the relative-position margin.
 	GenEvalPositionThreshold float64 `mapstructure:"geneval_position_threshold"`
+	// GenEvalMaxOverlap is GenEval's max_overlap, its per-class greedy NMS: a detection whose IoU with
+	// an already kept one of its class is >= this value is dropped. 1, GenEval's default, disables NMS;
+	// 0 keeps only the best detection of each class.
+	GenEvalMaxOverlap float64 `mapstructure:"geneval_max_overlap"`
 }
 
 // DefaultConfig returns the protocol's defaults (reference notes: evaluation-protocols.md).
@@ -69,6 +75,7 @@ func DefaultConfig() Config {
 		GenEvalCountingThreshold: 0.9,
 		GenEvalMaxObjects:        16,
 		GenEvalPositionThreshold: 0.1,
+		GenEvalMaxOverlap:        1,
 	}
 }
 
@@ -113,6 +120,9 @@ func (c Config) Validate() error {
 	}
 	if c.GenEvalPositionThreshold < 0 {
 		errs = append(errs, fmt.Sprintf("eval.geneval_position_threshold: %v, want >= 0", c.GenEvalPositionThreshold))
+	}
+	if !(c.GenEvalMaxOverlap >= 0) { // NaN fails too
+		errs = append(errs, fmt.Sprintf("eval.geneval_max_overlap: %v, want >= 0 (1 disables NMS)", c.GenEvalMaxOverlap))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))

@@ -48,7 +48,9 @@ func (f *evalFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.clipModel, "clip-model", "", "CLIP variant: ViT-L/14 or ViT-B/32 (eval.clip_model)")
 	fl.IntVar(&f.batchSize, "batch-size", 0, "images per network call (eval.batch_size)")
 	fl.IntVar(&f.workers, "workers", 0, "image-decoding goroutines (eval.workers)")
-	fl.IntVar(&f.imageSize, "image-size", -1, "Resize+CenterCrop size before the FID Inception, 0 for none (eval.image_size)")
+	fl.IntVar(&f.imageSize, "image-size", -1, "FID preprocessing; -1 keeps eval.image_size (1024 unless configured). N>0 is SANA's MJHQ-30K protocol: "+
+		"torchvision Resize(N)+CenterCrop(N) before the Inception's own bilinear resize to 299; 0 is plain pytorch-fid "+
+		"(images go to the 299 resize as they are)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress lines")
 }
 
@@ -185,7 +187,20 @@ func newEvalFIDCmd(f *evalFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "fid A B",
 		Short: "FID between two image folders or .npz statistics (pytorch-fid protocol)",
-		Args:  cobra.ExactArgs(2),
+		Long: `FID between A and B, each an image folder or a .npz of pytorch-fid statistics (mu, sigma).
+
+Image folders are preprocessed according to --image-size (eval.image_size):
+  1024 (default)  SANA's MJHQ-30K protocol (tools/metrics/pytorch-fid/compute_fid.py with
+                  img_size 1024): torchvision Resize(1024) of the shorter side (PIL bilinear,
+                  antialiased) and CenterCrop(1024), then the Inception's own input handling.
+                  For 1024x1024 images the resize and crop change nothing.
+  N > 0           the same with img_size N (SANA's shell script defaults to 512).
+  0               plain pytorch-fid (python -m pytorch_fid): images go to the Inception as they are.
+The Inception's own input handling, in every case, is pytorch-fid's: pixel/255, bilinear resize to
+299x299 without antialias (align_corners=False), then 2x-1.
+
+A .npz is used as it is: it must have been computed with the same preprocessing.`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.load()
 			if err != nil {
@@ -229,7 +244,13 @@ func newEvalFIDStatsCmd(f *evalFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "fid-stats DIR OUT.npz",
 		Short: "Write pytorch-fid statistics (mu, sigma) of an image folder",
-		Args:  cobra.ExactArgs(2),
+		Long: `Writes the pytorch-fid statistics (mu, sigma; float64) of the images in DIR to OUT.npz.
+
+The preprocessing follows --image-size (eval.image_size): 1024, the default, is SANA's MJHQ-30K
+protocol (torchvision Resize(1024)+CenterCrop(1024) before the Inception's bilinear resize to 299,
+the identity for 1024x1024 images); 0 is plain pytorch-fid (images go to the 299 resize as they are).
+The .npz does not record which was used: compare it only with statistics made the same way.`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.load()
 			if err != nil {
@@ -374,7 +395,7 @@ use CLIP zero-shot (eval.clip_weights). Writes results.jsonl and prints the task
 				return err
 			}
 			ev := &geneval.Evaluator{Detector: det, Options: geneval.Options{Threshold: c.GenEvalThreshold,
-				CountingThreshold: c.GenEvalCountingThreshold, MaxObjects: c.GenEvalMaxObjects, MaxOverlap: 1,
+				CountingThreshold: c.GenEvalCountingThreshold, MaxObjects: c.GenEvalMaxObjects, MaxOverlap: c.GenEvalMaxOverlap,
 				PositionThreshold: c.GenEvalPositionThreshold}}
 			needsColor := false
 			for _, s := range samples {
@@ -457,7 +478,9 @@ func newEvalMJHQCmd(f *evalFlags) *cobra.Command {
 		Long: `Reads <eval.mjhq_root>/meta_data.json, takes the first eval.sample_nums keys in file order
 (restricted to eval.categories when set), and compares <eval.generated_dir>/<key>.jpg with the
 reference <category>/<key>.jpg: FID (pytorch-fid protocol) and CLIP score (ViT-L/14), overall and
-per category. Reference statistics and per-image features are cached in eval.cache_dir, so an
+per category. FID images are preprocessed as SANA's MJHQ-30K script does with eval.image_size
+(--image-size; 1024 by default): torchvision Resize+CenterCrop to that size, then pytorch-fid's
+bilinear resize to 299; 0 skips the Resize+CenterCrop (plain pytorch-fid). Reference statistics and per-image features are cached in eval.cache_dir, so an
 interrupted run (Ctrl-C included) resumes. Reports go to eval.output_dir as mjhq_report.json/.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"io"
 	"io/fs"
 	"os"
@@ -14,9 +13,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"unicode"
-
-	"golang.org/x/text/unicode/norm"
 )
 
 // Special tokens and sizes of OpenAI CLIP's tokenizer (reference notes §2.2).
@@ -263,42 +259,6 @@ func loadTokenizerJSON(path string) (*Tokenizer, error) {
 		merges = append(merges, [2]string{pair[0], pair[1]})
 	}
 	return NewTokenizer(vocab, merges)
-}
-
-// quoteFixes approximates the ftfy fixes that matter for prompts: curly quotes, ligatures.
-var quoteFixes = strings.NewReplacer(
-	"\u2018", "'", "\u2019", "'", "\u201a", "'", "\u201b", "'", "\u2032", "'",
-	"\u201c", "\"", "\u201d", "\"", "\u201e", "\"", "\u201f", "\"", "\u2033", "\"",
-	"\ufb00", "ff", "\ufb01", "fi", "\ufb02", "fl", "\ufb03", "ffi", "\ufb04", "ffl", "\ufb05", "st", "\ufb06", "st",
-)
-
-// Clean is CLIP's text normalisation: an approximation of ftfy.fix_text (NFC, uncurled quotes,
-// Latin ligatures, full-width ASCII made half-width, control characters dropped), HTML unescaping
-// twice, whitespace collapsed to single spaces, lower case.
-func Clean(text string) string {
-	text = norm.NFC.String(text)
-	text = quoteFixes.Replace(text)
-	text = strings.Map(func(r rune) rune {
-		switch {
-		case r >= 0xFF01 && r <= 0xFF5E:
-			return r - 0xFF01 + '!'
-		case r == 0x3000:
-			return ' '
-		case r == '\t' || r == '\n' || r == '\r':
-			return r
-		case unicode.IsControl(r) && !isPySpace(r):
-			return -1
-		}
-		return r
-	}, text)
-	text = html.UnescapeString(html.UnescapeString(text))
-	text = strings.Join(strings.FieldsFunc(text, isPySpace), " ")
-	return strings.ToLower(text)
-}
-
-// isPySpace is Python's str.isspace (what CLIP's \s+ matches).
-func isPySpace(r rune) bool {
-	return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f)
 }
 
 // bpe splits one pre-token (already mapped to byte symbols) into vocabulary symbols.

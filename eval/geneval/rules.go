@@ -1,7 +1,6 @@
 package geneval
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -29,13 +28,18 @@ type Detection struct {
 // Detections maps class names to instances.
 type Detections map[string][]Detection
 
-// Options are GenEval's evaluation options (reference notes §3.2).
+// Options are GenEval's evaluation options, the --options of evaluation/evaluate_images.py
+// (reference notes §3.2).
 type Options struct {
-	Threshold         float64 // confidence threshold (strictly greater), 0.3
-	CountingThreshold float64 // the threshold for the counting task, 0.9
-	MaxObjects        int     // per class, 16
-	MaxOverlap        float64 // NMS IoU; 1 disables NMS
-	PositionThreshold float64 // the relative-position margin, 0.1
+	Threshold         float64 // confidence threshold (strictly greater), 0.3 ("threshold")
+	CountingThreshold float64 // the threshold for the counting task, 0.9 ("counting_threshold")
+	MaxObjects        int     // detections kept per class, 16 ("max_objects")
+	// MaxOverlap is the greedy per-class NMS threshold ("max_overlap", GenEval's NMS_THRESHOLD): a
+	// detection whose IoU (see IoU: inclusive pixels) with an already kept detection of its class is
+	// >= MaxOverlap is dropped. Exactly 1, the default, disables NMS (identical boxes are kept);
+	// values above 1 keep everything too, and 0 keeps only the best detection of each class.
+	MaxOverlap        float64
+	PositionThreshold float64 // the relative-position margin, 0.1 ("position_threshold")
 }
 
 // DefaultOptions are GenEval's defaults.
@@ -62,9 +66,12 @@ func IoU(a, b Box) float64 {
 	return inter / union
 }
 
-// Filter applies GenEval's per-class post-processing: sort by score (descending; ties keep numpy's
-// order, later first), keep scores strictly above threshold, keep at most MaxObjects, then greedy NMS
-// unless MaxOverlap is 1. Classes left empty are dropped.
+// Filter applies GenEval's per-class post-processing (evaluate_image in evaluate_images.py): sort by
+// score (descending; ties keep numpy's order, later first), keep scores strictly above threshold,
+// keep at most MaxObjects, then greedy NMS: the best remaining detection is kept and every remaining
+// one whose IoU with it is >= MaxOverlap is dropped, until none remain; MaxOverlap == 1 skips the IoU
+// test. NMS runs after the MaxObjects cut, so it can leave fewer than MaxObjects detections. Classes
+// left empty are dropped.
 func Filter(raw Detections, threshold float64, o Options) Detections {
 	out := Detections{}
 	for class, dets := range raw {
@@ -92,6 +99,8 @@ func Filter(raw Detections, threshold float64, o Options) Detections {
 			final = append(final, dets[best])
 			rest := make([]int, 0, len(kept)-1)
 			for _, i := range kept[1:] {
+				// GenEval: NMS_THRESHOLD == 1 or compute_iou(kept, other) < NMS_THRESHOLD. IoU never
+				// exceeds 1, so thresholds above 1 keep everything as well.
 				if o.MaxOverlap >= 1 || IoU(dets[best].Box, dets[i].Box) < o.MaxOverlap {
 					rest = append(rest, i)
 				}
@@ -159,15 +168,57 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Evaluate applies GenEval's correctness rules (reference notes §3.3) to filtered detections. Include
-// clauses must all hold (the first Count detections of the class; their colours when a colour is
-// asked; their position against every object matched by the referenced clause); any exclude clause
-// with at least Count detections fails the image. img and colors are only used for colour clauses.
+func countOf(list []string, s string) int {
+	n := 0
+	for _, v := range list {
+		if v == s {
+			n++
+		}
+	}
+	return n
+}
+
+// colorTally is the tail of GenEval's colour reason: "{n} {colour}" for each of ColorNames that the
+// classifier returned, in ColorNames order, joined by ", ". Names outside ColorNames are not listed.
+func colorTally(got []string) string {
+	var parts []string
+	for _, c := range ColorNames {
+		if n := countOf(got, c); n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, c))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Evaluate applies GenEval's correctness rules (evaluate in evaluation/evaluate_images.py of
+// djghosh13/geneval; reference notes §3.3) to filtered detections, and returns GenEval's reason
+// string: one line per failed check, joined by "\n", empty when the image is correct.
+//
+// Include clauses are checked in order. For each, found is the first Count detections of its class:
+//   - fewer than Count: "expected {class}>={count}, found {n}";
+//   - else, with a colour: the colours of found are classified and, when fewer than Count are the
+//     asked colour, "expected {color} {class}>={count}, found {k} {color}; and {tally}", where tally
+//     lists "{n} {colour}" for every colour returned, in ColorNames order, joined by ", ";
+//   - then, when the clause still holds and has a position: "no target for {class} to be {relation}"
+//     when the referenced clause failed; else every found object is checked against every object
+//     of the referenced clause, and the first pair without the relation gives
+//     "expected {class} {relation} target, found {relations} target" ({relations} is the pair's
+//     relations joined by " and ", empty when there are none) and ends the clause's check.
+//
+// Then each exclude clause with at least Count detections gives "expected {class}<{count}, found {n}".
+//
+// One difference cannot be removed: GenEval builds the relations as a Python set, whose order varies
+// between Python processes (string hashing is randomised), so when a pair has two relations the
+// official reason lists them in either order. Here they are always in RelativePosition's order
+// (horizontal first, then vertical).
+//
+// img and colors are only used for colour clauses; a colour clause without them is an error, as is a
+// position referring to a clause that is not an earlier one (which ParseMetadata rejects).
 func Evaluate(md Metadata, detected Detections, img *imaging.RGB8, colors ColorClassifier, o Options) (bool, string, error) {
 	correct := true
 	var reasons []string
 	matched := make([][]Detection, 0, len(md.Include))
-	for _, req := range md.Include {
+	for i, req := range md.Include {
 		found := detected[req.Class]
 		if len(found) > req.Count {
 			found = found[:req.Count]
@@ -179,26 +230,24 @@ func Evaluate(md Metadata, detected Detections, img *imaging.RGB8, colors ColorC
 		} else {
 			if req.Color != "" {
 				if colors == nil || img == nil {
-					return false, "", errors.New("a colour clause needs an image and a colour classifier")
+					return false, "", fmt.Errorf("include clause %d (%s %s): a colour clause needs an image and a colour classifier", i, req.Color, req.Class)
 				}
 				got, err := colors.Colors(img, req.Class, found)
 				if err != nil {
-					return false, "", fmt.Errorf("colour of %s: %w", req.Class, err)
+					return false, "", fmt.Errorf("include clause %d: colour of %s: %w", i, req.Class, err)
 				}
-				n := 0
-				for _, c := range got {
-					if c == req.Color {
-						n++
-					}
-				}
-				if n < req.Count {
+				if n := countOf(got, req.Color); n < req.Count {
 					ok = false
-					reasons = append(reasons, fmt.Sprintf("expected %s %s>=%d, found %d %s (colours: %s)",
-						req.Color, req.Class, req.Count, n, req.Color, strings.Join(got, ", ")))
+					reasons = append(reasons, fmt.Sprintf("expected %s %s>=%d, found %d %s; and %s",
+						req.Color, req.Class, req.Count, n, req.Color, colorTally(got)))
 				}
 			}
 			if ok && req.Position != nil {
-				target := matched[req.Position.Group]
+				g := req.Position.Group
+				if g < 0 || g >= len(matched) {
+					return false, "", fmt.Errorf("include clause %d (%s): position refers to group %d, which is not an earlier clause", i, req.Class, g)
+				}
+				target := matched[g]
 				if target == nil {
 					ok = false
 					reasons = append(reasons, fmt.Sprintf("no target for %s to be %s", req.Class, req.Position.Relation))
@@ -209,7 +258,8 @@ func Evaluate(md Metadata, detected Detections, img *imaging.RGB8, colors ColorC
 							rel := RelativePosition(a.Box, b.Box, o.PositionThreshold)
 							if !contains(rel, req.Position.Relation) {
 								ok = false
-								reasons = append(reasons, fmt.Sprintf("expected %s %s target, found %q", req.Class, req.Position.Relation, strings.Join(rel, " and ")))
+								reasons = append(reasons, fmt.Sprintf("expected %s %s target, found %s target",
+									req.Class, req.Position.Relation, strings.Join(rel, " and ")))
 								break check
 							}
 						}

@@ -77,6 +77,10 @@ type Run struct {
 	lastPath      string
 	lastCompleted bool // the last checkpoint records completion
 	completed     bool // the run reached its last step (saved in the loop section)
+	lock          *runLock
+	launchStep    int64     // the global step this process started at
+	lastBeat      time.Time // the last status.json heartbeat
+	processStart  time.Time
 
 	ema      *EMA
 	emaGroup string
@@ -118,6 +122,7 @@ func NewRun(ctx context.Context, opts RunOptions) (r *Run, err error) {
 		r.clock = time.Now
 	}
 	r.start = r.clock()
+	r.processStart = time.Now()
 	r.console = opts.Console
 	if r.console == nil {
 		r.console = os.Stdout
@@ -141,8 +146,17 @@ func NewRun(ctx context.Context, opts RunOptions) (r *Run, err error) {
 	if err := os.MkdirAll(filepath.Join(r.dir, "samples"), 0o755); err != nil {
 		return nil, fmt.Errorf("run folder %s: %w", r.dir, err)
 	}
+	lock, stale, err := lockRunDir(r.dir)
+	if err != nil {
+		return nil, err
+	}
+	r.lock = lock
 	if r.logFile, err = os.OpenFile(filepath.Join(r.dir, "train.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+		lock.unlock()
 		return nil, fmt.Errorf("run folder %s: %w", r.dir, err)
+	}
+	if stale != nil {
+		r.logf("note: the run folder's previous lock holder (%s) is gone; a run that was killed left it", stale)
 	}
 	opened := r
 	defer func() {
@@ -262,6 +276,7 @@ func (r *Run) Execute(ctx context.Context) (res Result, err error) {
 		res = Result{Outcome: outcome, GlobalStep: r.c.global, Checkpoint: r.lastPath}
 	}()
 	r.logf("run %s: global step %d of %d, phases %s", r.dir, r.c.global, r.cfg.MaxSteps, r.phaseNames())
+	r.launchStep = r.c.global
 	r.writeStatus("running", nil)
 	r.windowStart, r.windowStep = r.clock(), r.c.global
 	consecutiveSkips := 0
@@ -274,7 +289,9 @@ func (r *Run) Execute(ctx context.Context) (res Result, err error) {
 			outcome = OutcomeInterrupted
 			r.logf("interrupted at global step %d: saving a checkpoint", r.c.global)
 			return res, r.saveFinal(false)
-		case r.cfg.MaxHours > 0 && r.clock().Sub(r.start).Hours() >= r.cfg.MaxHours:
+		case r.cfg.MaxHours > 0 && r.clock().Sub(r.start).Hours() >= r.cfg.MaxHours && r.c.global > r.launchStep:
+			// Checked only once this launch has made a step, so that a budget shorter than
+			// start-up (compilation) still makes progress on every relaunch.
 			outcome = OutcomeTimeBudget
 			r.logf("train.max_hours (%g h) reached at global step %d: saving a checkpoint; rerun with --resume latest", r.cfg.MaxHours, r.c.global)
 			return res, r.saveFinal(false)
@@ -329,6 +346,7 @@ func (r *Run) Execute(ctx context.Context) (res Result, err error) {
 			}
 		}
 		r.record(p, sr, lr)
+		r.heartbeat()
 		r.c.global++
 		r.c.phaseSteps[p.Name]++
 		if p.AdvancesSchedule {
@@ -397,4 +415,5 @@ func (r *Run) closeFiles() {
 		_ = r.logFile.Close()
 		r.logFile = nil
 	}
+	r.lock.unlock()
 }

@@ -72,6 +72,9 @@ func LoadDiffusers(path string, cfg model.Config, role model.Role) (p model.Para
 		case !t.DType().IsFloat():
 			misshaped = append(misshaped, fmt.Sprintf("%s: stored as %s, want a floating-point dtype", name, t.DType()))
 		default:
+			if err := safetensors.CheckFinite(path, name, t); err != nil {
+				return err
+			}
 			c, err := ConvertTensor(t, dt)
 			if err != nil {
 				return fmt.Errorf("loading %s: tensor %q: %w", path, name, err)

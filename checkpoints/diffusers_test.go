@@ -2,6 +2,7 @@ package checkpoints
 
 import (
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -236,5 +237,31 @@ func TestLoadDiffusersConvertsDTypes(t *testing.T) {
 		if !sharded[name].Equal(back[name]) {
 			t.Errorf("sharded %s differs", name)
 		}
+	}
+}
+
+// TestLoadDiffusersRejectsNonFinite: a NaN in a weight is named (file and tensor) at load time.
+func TestLoadDiffusersRejectsNonFinite(t *testing.T) {
+	cfg := tinyModel(t)
+	p := randomParams(t, cfg, model.Teacher, 5)
+	named := map[string]*tensors.Tensor{}
+	for k, v := range p {
+		named[k] = v
+	}
+	w := named["proj_out.bias"]
+	vals, err := tensors.CopyFlatData[float32](w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals[3] = float32(math.NaN())
+	named["proj_out.bias"] = tensors.FromFlatDataAndDimensions(vals, w.Shape().Dimensions...)
+	path := filepath.Join(t.TempDir(), "nan.safetensors")
+	if err := safetensors.WriteFile(path, named, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadDiffusers(path, cfg, model.Teacher)
+	if err == nil || !strings.Contains(err.Error(), "nan.safetensors") || !strings.Contains(err.Error(), `tensor "proj_out.bias" holds 1 non-finite value(s)`) ||
+		!strings.Contains(err.Error(), "flat index 3") {
+		t.Fatalf("NaN weight: %v", err)
 	}
 }

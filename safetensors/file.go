@@ -132,7 +132,8 @@ func (f *File) Entry(name string) (Entry, bool) {
 	return e, ok
 }
 
-// Float32 reads a floating-point tensor (F32, F16, BF16 or F64) as float32 values.
+// Float32 reads a floating-point tensor (F32, F16, BF16 or F64) as float32 values; NaN or ±Inf
+// in it is a *NonFiniteError.
 func (f *File) Float32(name string) ([]float32, []int, error) {
 	e, ok := f.entries[name]
 	if !ok {
@@ -166,6 +167,9 @@ func (f *File) Float32(name string) ([]float32, []int, error) {
 		}
 	default:
 		return nil, nil, fmt.Errorf("%s: tensor %q has dtype %s, want a floating-point dtype", f.path, name, e.DType)
+	}
+	if err := checkFiniteFloat32(f.path, name, out); err != nil {
+		return nil, nil, err
 	}
 	return out, append([]int(nil), e.Shape...), nil
 }

@@ -2,9 +2,18 @@ package safetensors
 
 import (
 	"encoding/binary"
+	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/gomlx/compute/dtypes/float16"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/dtypes/bfloat16"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -80,4 +89,72 @@ func TestRejectsGarbage(t *testing.T) {
 	if _, err := Open(path); err == nil {
 		t.Fatal("expected an error")
 	}
+}
+
+func TestNonFiniteWeightsAreNamed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "w.safetensors")
+	nan := float32(math.NaN())
+	if err := WriteFloat32File(path, []Float32Tensor{{Name: "ok", Shape: []int{2}, Data: []float32{1, 2}}, {Name: "bad", Shape: []int{3}, Data: []float32{1, nan, float32(math.Inf(1))}}}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, _, err := f.Float32("ok"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = f.Float32("bad")
+	var nf *NonFiniteError
+	if !errors.As(err, &nf) || nf.Count != 2 || nf.First != 1 || nf.Tensor != "bad" || !strings.Contains(err.Error(), path) {
+		t.Fatalf("lazy read: %v", err)
+	}
+	named, _, err := ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckFinite(path, "ok", named["ok"]); err != nil {
+		t.Fatal(err)
+	}
+	for _, dt := range []dtypes.DType{dtypes.Float32, dtypes.Float64, dtypes.BFloat16, dtypes.Float16} {
+		bad, err := convertForTest(named["bad"], dt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckFinite(path, "bad", bad); !errors.As(err, &nf) || nf.Count != 2 || nf.First != 1 {
+			t.Errorf("%s: %v", dt, err)
+		}
+	}
+}
+
+// convertForTest converts a float32 tensor to dt.
+func convertForTest(t *tensors.Tensor, dt dtypes.DType) (*tensors.Tensor, error) {
+	v, err := tensors.CopyFlatData[float32](t)
+	if err != nil {
+		return nil, err
+	}
+	dims := t.Shape().Dimensions
+	switch dt {
+	case dtypes.Float64:
+		out := make([]float64, len(v))
+		for i, x := range v {
+			out[i] = float64(x)
+		}
+		return tensors.FromFlatDataAndDimensions(out, dims...), nil
+	case dtypes.BFloat16:
+		out := make([]bfloat16.BFloat16, len(v))
+		for i, x := range v {
+			out[i] = bfloat16.FromFloat32(x)
+		}
+		return tensors.FromFlatDataAndDimensions(out, dims...), nil
+	case dtypes.Float16:
+		out := make([]float16.Float16, len(v))
+		for i, x := range v {
+			out[i] = float16.FromFloat32(x)
+		}
+		return tensors.FromFlatDataAndDimensions(out, dims...), nil
+	}
+	return t, nil
 }

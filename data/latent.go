@@ -42,6 +42,13 @@ func latentToPixel(x float32) uint8 {
 	return uint8(math.Round(v))
 }
 
+// ShapesPatch returns the patch factor p of a shapes latent with c = 3p² channels, and whether c
+// is of that form at all.
+func ShapesPatch(c int) (int, bool) {
+	p := int(math.Round(math.Sqrt(float64(c) / 3)))
+	return p, c > 0 && 3*p*p == c
+}
+
 // EncodeLatentFlat space-to-depths img (square, side divisible by patch) into a row-major (C, H, W)
 // slice and returns it with its shape.
 func EncodeLatentFlat(img image.Image, patch int) ([]float32, [3]int, error) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -231,7 +232,49 @@ func LoadTeacher(cfg *config.Config, mcfg model.Config, mayInit bool) (model.Par
 			return p, nil
 		}
 	}
+	if diff := teacherConfigDiff(path, mcfg); diff != "" {
+		return nil, fmt.Errorf("distill.teacher_weights: %s is a different model from the config's: %s; "+
+			"set the model section (preset, depth, hidden_size, ...) to the teacher's, or point distill.teacher_weights at a matching teacher\n(details: %w)", path, diff, err)
+	}
 	return nil, fmt.Errorf("distill.teacher_weights: %w", err)
+}
+
+// teacherConfigDiff compares the config.json beside teacher weights with the model config and
+// names the fields that differ ("depth 28 vs model.depth 20, ..."); "" when there is no
+// config.json or nothing structural differs.
+func teacherConfigDiff(path string, m model.Config) string {
+	dir := path
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		dir = filepath.Dir(path)
+	}
+	dc, err := checkpoints.ReadDiffusersConfig(dir)
+	if err != nil {
+		return ""
+	}
+	t, _, err := dc.ModelConfig()
+	if err != nil {
+		return ""
+	}
+	var diffs []string
+	for _, f := range []struct {
+		key        string
+		have, want any
+	}{
+		{"depth", t.Depth, m.Depth},
+		{"hidden_size", t.HiddenSize, m.HiddenSize},
+		{"self_head_dim", t.SelfHeadDim, m.SelfHeadDim},
+		{"cross_heads", t.CrossHeads, m.CrossHeads},
+		{"caption_dim", t.CaptionDim, m.CaptionDim},
+		{"in_channels", t.InChannels, m.InChannels},
+		{"patch_size", t.PatchSize, m.PatchSize},
+		{"ffn_ratio", t.FFNRatio, m.FFNRatio},
+		{"qk_norm", t.QKNorm, m.QKNorm},
+	} {
+		if f.have != f.want {
+			diffs = append(diffs, fmt.Sprintf("%s %v in the teacher, %v in model.%s", f.key, f.have, f.want, f.key))
+		}
+	}
+	return strings.Join(diffs, ", ")
 }
 
 // checkDataMatchesModel compares the shards' latent and caption shapes with the model's.

@@ -36,9 +36,14 @@ PATH is a checkpoint file, a checkpoints folder or a run folder (its latest chec
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(r)
+				err = enc.Encode(r)
+			} else {
+				err = r.WriteText(cmd.OutOrStdout())
 			}
-			return r.WriteText(cmd.OutOrStdout())
+			if err == nil && r.Integrity != "ok" {
+				return exitError{code: 1, err: fmt.Errorf("checkpoint %s is damaged: %s", r.Path, strings.TrimPrefix(r.Integrity, "DAMAGED: "))}
+			}
+			return err
 		},
 	}
 	inspect.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")

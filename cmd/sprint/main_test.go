@@ -53,7 +53,7 @@ func TestConfigVerbs(t *testing.T) {
 		t.Fatalf("validate bad config: code %d, stderr %q", code, stderr)
 	}
 	code, stdout, stderr := runMain(t, "config", "validate", filepath.Join("..", "..", "configs", "demo.yaml"))
-	if code != 0 || !strings.Contains(stdout, "ok (fingerprint") {
+	if code != 0 || !strings.Contains(stdout, "ok for distill (fingerprint") {
 		t.Fatalf("validate demo.yaml: code %d %q %q", code, stdout, stderr)
 	}
 	out := filepath.Join(dir, "resolved.yaml")

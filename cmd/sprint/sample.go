@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/spf13/cobra"
 
 	"github.com/sprint-distill/sprint/checkpoints"
 	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/decode"
 	"github.com/sprint-distill/sprint/distill"
 	"github.com/sprint-distill/sprint/grid"
@@ -48,16 +50,27 @@ trained with.`,
 			if err != nil {
 				return err
 			}
-			if weights == "" || out == "" {
-				return fmt.Errorf("--weights and --out are required")
+			if weights == "" {
+				return fmt.Errorf("--weights is required")
 			}
-			dec, err := decode.ByName(decoder)
-			if err != nil {
-				return fmt.Errorf("--decoder: %w", err)
+			var dec decode.Decoder
+			if decoder != "none" {
+				if dec, err = decode.ByName(decoder); err != nil {
+					return fmt.Errorf("--decoder: %w (or none, to write --latents only)", err)
+				}
+				if out == "" {
+					return fmt.Errorf("--out is required (or --decoder none --latents FILE to write latents only)")
+				}
+			} else if latentsOut == "" {
+				return fmt.Errorf("--decoder none writes latents only: give --latents FILE")
 			}
 			mcfg, err := cfg.Model.Resolved()
 			if err != nil {
 				return err
+			}
+			if _, ok := data.ShapesPatch(mcfg.InChannels); decoder == "shapes" && !ok {
+				return fmt.Errorf("--decoder shapes decodes the shapes dataset's RGB latents (3p² channels), but model.in_channels is %d: "+
+					"use --decoder preview, or none with --latents", mcfg.InChannels)
 			}
 			role := model.Student
 			if teacher {
@@ -70,6 +83,14 @@ trained with.`,
 			text, mask, null, n, err := sampleInputs(cfg, promptList, embeddings)
 			if err != nil {
 				return err
+			}
+			if d := text.Shape().Dimensions[2]; d != mcfg.CaptionDim {
+				src := "the shapes text encoder (--prompts)"
+				if embeddings != "" {
+					src = embeddings
+				}
+				return fmt.Errorf("caption embeddings from %s are %d wide, but the model's caption_dim is %d: "+
+					"give --embeddings made by the text encoder the model was trained with", src, d, mcfg.CaptionDim)
 			}
 			noise := job.FixedNoise(seed, n, [3]int{mcfg.InChannels, mcfg.LatentSize, mcfg.LatentSize})
 			backend, err := newBackend()
@@ -90,6 +111,10 @@ trained with.`,
 				if err := safetensors.WriteFile(latentsOut, map[string]*tensors.Tensor{"latents": lat}, nil); err != nil {
 					return err
 				}
+			}
+			if dec == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %d latents (%d step(s)) to %s\n", n, steps, latentsOut)
+				return nil
 			}
 			imgs, err := dec.Decode(lat)
 			if err != nil {
@@ -115,7 +140,7 @@ trained with.`,
 	f.StringVar(&embeddings, "embeddings", "", "safetensors with text_embedding, text_mask (and null_embedding) instead of --prompts")
 	f.StringVar(&out, "out", "", "output PNG grid")
 	f.StringVar(&latentsOut, "latents", "", "also write the latents (tensor \"latents\") to this safetensors file")
-	f.StringVar(&decoder, "decoder", "shapes", "latents to pixels: shapes (the shapes dataset's exact decoder) or preview (channels 0-2)")
+	f.StringVar(&decoder, "decoder", "shapes", "latents to pixels: shapes (the shapes dataset's exact decoder), preview (channels 0-2) or none (--latents only)")
 	f.IntVar(&steps, "steps", 1, "sampling steps (student: 1, 2 or 4; teacher: Euler steps)")
 	f.Float64Var(&guidance, "guidance", 4.5, "guidance w: the student's embedding input, the teacher's CFG scale")
 	f.Uint64Var(&seed, "seed", 0, "noise seed")
@@ -137,6 +162,17 @@ func sampleInputs(cfg *config.Config, promptList, embeddings string) (text, mask
 		}
 		if nt := ts[distill.NullEmbedding]; nt != nil {
 			null = nt
+		}
+		for _, t := range []**tensors.Tensor{&text, &mask, &null} {
+			if *t == nil {
+				continue
+			}
+			if *t, err = checkpoints.ConvertTensor(*t, dtypes.Float32); err != nil { // bf16 as text encoders write it
+				return nil, nil, nil, 0, fmt.Errorf("%s: %w", embeddings, err)
+			}
+		}
+		if md, td := mask.Shape().Dimensions, text.Shape().Dimensions; md[0] != td[0] || md[1] != td[1] {
+			return nil, nil, nil, 0, fmt.Errorf("%s: %s %v and %s %v disagree (want (n, L, D) and (n, L))", embeddings, distill.BatchText, td, distill.BatchMask, md)
 		}
 		return text, mask, null, text.Shape().Dimensions[0], nil
 	}

@@ -3,6 +3,7 @@ package train
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -200,11 +201,11 @@ func (c Config) Validate() error {
 	default:
 		bad("auto_lr", "must be sqrt or none, got %q", c.AutoLR)
 	}
-	if c.GradClip < 0 {
+	if !(c.GradClip >= 0) || math.IsInf(c.GradClip, 0) {
 		bad("grad_clip", "must be >= 0 (0 disables clipping), got %g", c.GradClip)
 	}
 	if c.EMA.Enabled {
-		if c.EMA.Decay <= 0 || c.EMA.Decay >= 1 {
+		if !(c.EMA.Decay > 0 && c.EMA.Decay < 1) {
 			bad("ema.decay", "must be in (0, 1), got %g", c.EMA.Decay)
 		}
 		if c.EMA.Group == "" {
@@ -217,7 +218,7 @@ func (c Config) Validate() error {
 	if c.KeepLast < 1 {
 		bad("keep_last", "must be >= 1, got %d", c.KeepLast)
 	}
-	if c.MaxHours < 0 {
+	if !(c.MaxHours >= 0) || math.IsInf(c.MaxHours, 0) {
 		bad("max_hours", "must be >= 0 (0: no limit), got %g", c.MaxHours)
 	}
 	if c.ValidateEvery < 0 {
@@ -246,15 +247,15 @@ func (o OptimizerConfig) validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, "train.optimizer."+key+": "+fmt.Sprintf(format, args...))
 	}
-	if o.LR <= 0 {
-		bad("lr", "must be > 0, got %g", o.LR)
+	if !(o.LR > 0) || math.IsInf(o.LR, 0) {
+		bad("lr", "must be a finite number > 0, got %g", o.LR)
 	}
-	if o.WeightDecay < 0 {
+	if !(o.WeightDecay >= 0) || math.IsInf(o.WeightDecay, 0) {
 		bad("weight_decay", "must be >= 0, got %g", o.WeightDecay)
 	}
 	betaRange := func(n int) {
 		for i, b := range o.Betas {
-			if b < 0 || b >= 1 {
+			if !(b >= 0 && b < 1) {
 				bad(fmt.Sprintf("betas[%d]", i), "must be in [0, 1), got %g", b)
 			}
 		}
@@ -267,7 +268,7 @@ func (o OptimizerConfig) validate() error {
 			bad("eps", "%s needs %d eps values, got %d", o.Type, n, len(o.Eps))
 		}
 		for i, e := range o.Eps {
-			if e <= 0 {
+			if !(e > 0) || math.IsInf(e, 0) {
 				bad(fmt.Sprintf("eps[%d]", i), "must be > 0, got %g", e)
 			}
 		}
@@ -279,7 +280,7 @@ func (o OptimizerConfig) validate() error {
 	case "came":
 		betaRange(3)
 		epsPositive(2)
-		if o.ClipThreshold <= 0 {
+		if !(o.ClipThreshold > 0) || math.IsInf(o.ClipThreshold, 0) {
 			bad("clip_threshold", "must be > 0, got %g", o.ClipThreshold)
 		}
 	default:

@@ -9,19 +9,26 @@ import (
 )
 
 // runMain runs the CLI in-process and returns its exit code, stdout and stderr.
+// t may be nil (fixtures made outside a test). The pipes are drained while the CLI runs, so
+// long outputs cannot block it.
 func runMain(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
+	if t != nil {
+		t.Helper()
+	}
 	oldOut, oldErr := os.Stdout, os.Stderr
 	rOut, wOut, _ := os.Pipe()
 	rErr, wErr, _ := os.Pipe()
 	os.Stdout, os.Stderr = wOut, wErr
+	var out, errb bytes.Buffer
+	done := make(chan struct{}, 2)
+	go func() { _, _ = out.ReadFrom(rOut); done <- struct{}{} }()
+	go func() { _, _ = errb.ReadFrom(rErr); done <- struct{}{} }()
 	code := run(args)
 	wOut.Close()
 	wErr.Close()
+	<-done
+	<-done
 	os.Stdout, os.Stderr = oldOut, oldErr
-	var out, errb bytes.Buffer
-	_, _ = out.ReadFrom(rOut)
-	_, _ = errb.ReadFrom(rErr)
 	return code, out.String(), errb.String()
 }
 

@@ -114,3 +114,32 @@ func TestStatusDied(t *testing.T) {
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+// TestExtendMaxStepsOnResume: a finished run with a constant schedule continues to a larger
+// train.max_steps; with a cosine schedule (sized by max_steps) the change is refused with why.
+func TestExtendMaxStepsOnResume(t *testing.T) {
+	for _, sched := range []string{"constant", "cosine"} {
+		t.Run(sched, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := tinyConfig()
+			cfg.LRSchedule.Type = sched
+			cfg.MaxSteps = 4
+			if _, _, err := runTiny(t, context.Background(), tinyOptions(t, dir, cfg, &fakeSource{nanAt: -1})); err != nil {
+				t.Fatal(err)
+			}
+			cfg.MaxSteps = 6
+			opts := tinyOptions(t, dir, cfg, &fakeSource{nanAt: -1})
+			opts.Resume = "latest"
+			res, _, err := runTiny(t, context.Background(), opts)
+			if sched == "cosine" {
+				if err == nil || !strings.Contains(err.Error(), "train.max_steps changed from 4 to 6") || !strings.Contains(err.Error(), "cosine learning-rate schedule is sized by it") {
+					t.Fatalf("cosine: %v", err)
+				}
+				return
+			}
+			if err != nil || res.Outcome != OutcomeCompleted || res.GlobalStep != 6 {
+				t.Fatalf("constant: %+v %v", res, err)
+			}
+		})
+	}
+}

@@ -25,6 +25,9 @@ import (
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
+// diffusersVersion is the diffusers release whose layout the exported files follow.
+const diffusersVersion = "0.33.0"
+
 // DiffusersWeightsFile and DiffusersConfigFile are the file names diffusers uses in a model folder.
 const (
 	DiffusersWeightsFile = "diffusion_pytorch_model.safetensors"
@@ -248,6 +251,11 @@ type DiffusersConfig struct {
 	TimestepScale          float64 `json:"timestep_scale"`
 }
 
+// diffusersLinearAttnEps is the ε of diffusers' SanaLinearAttnProcessor2_0 (out = Σv(k·q) /
+// (Σk·q + 1e-15)); a model described by a diffusers config.json computes with it, so that a
+// forward matches diffusers' (SANA's own SanaMSBlock uses 1e-8, the model default).
+const diffusersLinearAttnEps = 1e-15
+
 // sanaCaptionLen is SANA's padded prompt length (Gemma, 300 tokens), used when a config.json
 // (which does not record it) is turned into a model config.
 const sanaCaptionLen = 300
@@ -277,7 +285,7 @@ func DiffusersConfigFor(cfg model.Config, role model.Role) (DiffusersConfig, err
 	}
 	dc := DiffusersConfig{
 		ClassName:              "SanaTransformer2DModel",
-		DiffusersVersion:       "0.33.0",
+		DiffusersVersion:       diffusersVersion,
 		AttentionHeadDim:       cfg.SelfHeadDim,
 		CaptionChannels:        cfg.CaptionDim,
 		CrossAttentionDim:      cfg.HiddenSize,
@@ -326,6 +334,7 @@ func (dc DiffusersConfig) ModelConfig() (model.Config, model.Role, error) {
 	c.HiddenSize, c.Depth, c.SelfHeadDim = D, dc.NumLayers, dc.AttentionHeadDim
 	c.CrossHeads, c.CaptionDim, c.FFNRatio = dc.NumCrossAttentionHeads, dc.CaptionChannels, dc.MLPRatio
 	c.CaptionLen = sanaCaptionLen // not in config.json: the text encoder's padded length
+	c.LinearAttnEps = diffusersLinearAttnEps
 	if dc.CrossAttentionDim != 0 && dc.CrossAttentionDim != D {
 		return model.Config{}, 0, fmt.Errorf("cross_attention_dim=%d differs from the hidden size %d", dc.CrossAttentionDim, D)
 	}

@@ -24,7 +24,9 @@ type Exported struct {
 // checkpoint as a diffusers folder at out, stored in dtype ("" keeps the trained dtype). ref is
 // a checkpoint file, a checkpoints folder or a run folder (its newest good checkpoint; warn
 // receives the fallbacks taken). The model config is the checkpoint's own.
-func ExportCheckpoint(ref, group, out, dtype string, warn func(string)) (Exported, error) {
+//
+// With pipeline, the student is written as a SanaSprintPipeline folder (checkpoints.ExportPipeline).
+func ExportCheckpoint(ref, group, out, dtype string, pipeline bool, warn func(string)) (Exported, error) {
 	ck, path, err := checkpoints.LoadRef(ref, checkpoints.FolderOf(ref), warn)
 	if err != nil {
 		return Exported{}, err
@@ -43,7 +45,11 @@ func ExportCheckpoint(ref, group, out, dtype string, warn func(string)) (Exporte
 	if len(params) == 0 {
 		return Exported{}, fmt.Errorf("%s: no group %q in the checkpoint (it has %v; see sprint checkpoint inspect)", path, group, ck.State.Groups)
 	}
-	if err := checkpoints.ExportDiffusers(out, mcfg, params, checkpoints.ExportOptions{DType: dtype}); err != nil {
+	export := checkpoints.ExportDiffusers
+	if pipeline {
+		export = checkpoints.ExportPipeline
+	}
+	if err := export(out, mcfg, params, checkpoints.ExportOptions{DType: dtype}); err != nil {
 		return Exported{}, err
 	}
 	return Exported{Checkpoint: path, Tensors: len(params)}, nil

@@ -75,6 +75,15 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 	if err := CheckInputs(cfg, kind); err != nil {
 		return nil, err
 	}
+	if w := cfg.Distill.TeacherWeights; w != "" {
+		console := opts.Console
+		if console == nil {
+			console = os.Stdout
+		}
+		for _, msg := range checkpoints.ConfigWarnings(w) {
+			fmt.Fprintln(console, msg)
+		}
+	}
 	// The cleanup holds its own reference: every error return below sets the named result j
 	// to nil before deferred functions run.
 	built := &Job{Kind: kind, Config: cfg, model: mcfg}

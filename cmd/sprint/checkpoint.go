@@ -80,6 +80,7 @@ PATH is a checkpoint file, a checkpoints folder or a run folder (its latest chec
 // newCheckpointExportCmd exports one network of a run checkpoint in the diffusers layout.
 func newCheckpointExportCmd() *cobra.Command {
 	var group, out, dtype string
+	var pipeline bool
 	cmd := &cobra.Command{
 		Use:   "export CHECKPOINT|RUN_DIR --out DIR [--group student]",
 		Short: "Write one network of a run checkpoint (student, teacher, ema_student) as a diffusers folder",
@@ -88,7 +89,7 @@ func newCheckpointExportCmd() *cobra.Command {
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
-			res, err := job.ExportCheckpoint(args[0], group, out, dtype, func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) })
+			res, err := job.ExportCheckpoint(args[0], group, out, dtype, pipeline, func(msg string) { fmt.Fprintln(cmd.ErrOrStderr(), msg) })
 			if err != nil {
 				return err
 			}
@@ -98,6 +99,7 @@ func newCheckpointExportCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&group, "group", "student", "the group to export: student, teacher or ema_student")
 	cmd.Flags().StringVar(&out, "out", "", "output folder (diffusion_pytorch_model.safetensors + config.json)")
+	cmd.Flags().BoolVar(&pipeline, "pipeline", false, "write a SanaSprintPipeline folder (transformer/, scheduler/ with sigma_data and the θ schedule, model_index.json); students only")
 	cmd.Flags().StringVar(&dtype, "dtype", "", "stored dtype: float32, bfloat16 or float16 (default: as trained)")
 	return cmd
 }

@@ -259,6 +259,9 @@ outputs of the listed blocks as "features.<i>" (B, N, D). The role is read from 
 			if err != nil {
 				return err
 			}
+			for _, msg := range checkpoints.ConfigWarnings(weights) {
+				fmt.Fprintln(cmd.ErrOrStderr(), msg)
+			}
 			p, err := checkpoints.LoadDiffusers(weights, cfg, role)
 			if err != nil {
 				return err

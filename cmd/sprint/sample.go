@@ -76,6 +76,9 @@ trained with.`,
 			if teacher {
 				role = model.Teacher
 			}
+			for _, msg := range checkpoints.ConfigWarnings(weights) {
+				fmt.Fprintln(cmd.ErrOrStderr(), msg)
+			}
 			params, err := checkpoints.LoadDiffusers(weights, mcfg, role)
 			if err != nil {
 				return err

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/gobackend"
 	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/internal/testbackend"
 )
 
 func TestVariantConfig(t *testing.T) {
@@ -93,12 +93,4 @@ func TestDemoSmoke(t *testing.T) {
 	}
 }
 
-func backend(t testing.TB) compute.Backend {
-	t.Helper()
-	b, err := gobackend.New("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Finalize)
-	return b
-}
+func backend(t testing.TB) compute.Backend { return testbackend.Get(t) }

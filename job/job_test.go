@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/gobackend"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/testbackend"
 
 	"github.com/sprint-distill/sprint/checkpoints"
 	"github.com/sprint-distill/sprint/config"
@@ -21,15 +21,7 @@ import (
 	"github.com/sprint-distill/sprint/train"
 )
 
-func backend(t testing.TB) compute.Backend {
-	t.Helper()
-	b, err := gobackend.New("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Finalize)
-	return b
-}
+func backend(t testing.TB) compute.Backend { return testbackend.Get(t) }
 
 // tinyConfig is a teacher-training config on a small shapes dataset with the tiny model preset.
 func tinyConfig(t *testing.T, dir string) *config.Config {

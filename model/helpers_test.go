@@ -4,33 +4,19 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/dtypes/bfloat16"
-	_ "github.com/gomlx/compute/gobackend"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/testbackend"
 )
 
-var (
-	backendOnce sync.Once
-	backendVal  compute.Backend
-	backendErr  error
-)
-
-// testBackend is the pure-Go backend (never the auto-installing XLA one).
-func testBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	backendOnce.Do(func() { backendVal, backendErr = compute.NewWithConfig("go") })
-	if backendErr != nil {
-		t.Fatal(backendErr)
-	}
-	return backendVal
-}
+// testBackend is the shared pure-Go test backend (never the auto-installing XLA one).
+func testBackend(t testing.TB) compute.Backend { return testbackend.Get(t) }
 
 // tinyConfig returns the tiny preset resolved, in the given dtype.
 func tinyConfig(t testing.TB, dtype string) Config {

@@ -55,15 +55,7 @@ func (idx *Index) Shards() []string {
 // checking that every tensor sits in the shard the index names and that no shard holds a
 // tensor the index does not list. Metadata of all shards is merged.
 func ReadSharded(indexPath string) (map[string]*tensors.Tensor, map[string]string, error) {
-	named := make(map[string]*tensors.Tensor)
-	md, err := forEachSharded(indexPath, func(name string, t *tensors.Tensor) error {
-		named[name] = t
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return named, md, nil
+	return collect(indexPath, forEachSharded)
 }
 
 func forEachSharded(indexPath string, fn func(name string, t *tensors.Tensor) error) (map[string]string, error) {
@@ -100,15 +92,7 @@ func forEachSharded(indexPath string, fn func(name string, t *tensors.Tensor) er
 // (*.index.json), or a directory holding one of diffusion_pytorch_model.safetensors,
 // model.safetensors or their .index.json (diffusers' and transformers' names).
 func Read(path string) (map[string]*tensors.Tensor, map[string]string, error) {
-	named := make(map[string]*tensors.Tensor)
-	md, err := ForEach(path, func(name string, t *tensors.Tensor) error {
-		named[name] = t
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return named, md, nil
+	return collect(path, ForEach)
 }
 
 // ForEach streams the tensors of a checkpoint (same path forms as Read)

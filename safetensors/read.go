@@ -20,15 +20,7 @@ import (
 // ReadFile reads every tensor of a local safetensors file into host memory,
 // with the file's "__metadata__" strings. Tensors keep their stored dtype.
 func ReadFile(path string) (map[string]*tensors.Tensor, map[string]string, error) {
-	named := make(map[string]*tensors.Tensor)
-	metadata, err := forEachInFile(path, func(name string, t *tensors.Tensor) error {
-		named[name] = t
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return named, metadata, nil
+	return collect(path, forEachInFile)
 }
 
 // Info is one tensor's header entry, read without loading the data.
@@ -220,4 +212,17 @@ func checkHeaderFields(header []byte) error {
 		}
 	}
 	return nil
+}
+
+// collect reads every tensor a forEach-style reader streams into one map.
+func collect(path string, forEach func(string, func(string, *tensors.Tensor) error) (map[string]string, error)) (map[string]*tensors.Tensor, map[string]string, error) {
+	named := make(map[string]*tensors.Tensor)
+	md, err := forEach(path, func(name string, t *tensors.Tensor) error {
+		named[name] = t
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return named, md, nil
 }

@@ -98,7 +98,7 @@ func (f *evalFlags) progress(cmd *cobra.Command) io.Writer {
 	return cmd.ErrOrStderr()
 }
 
-// evalSession holds what the verbs open: the backend and the models they need.
+// evalSession holds what the verbs open, on first use: the backend and the models they need.
 type evalSession struct {
 	backend compute.Backend
 	closers []func()
@@ -110,12 +110,31 @@ func (s *evalSession) close() {
 	}
 }
 
-func openSession() (*evalSession, error) {
-	b, err := newBackend()
-	if err != nil {
-		return nil, err
+// open starts the backend the first time a model needs it.
+func (s *evalSession) open() (compute.Backend, error) {
+	if s.backend == nil {
+		b, err := newBackend()
+		if err != nil {
+			return nil, err
+		}
+		s.backend = b
+		s.closers = append(s.closers, b.Finalize)
 	}
-	return &evalSession{backend: b}, nil
+	return s.backend, nil
+}
+
+// run is the frame of every eval verb: the resolved eval section, a context that Ctrl-C
+// cancels (caches are flushed so the job resumes), and a session closed on return.
+func (f *evalFlags) run(cmd *cobra.Command, body func(ctx context.Context, c eval.Config, s *evalSession) error) error {
+	c, err := f.load()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(cmd.Context(), os.Interrupt)
+	defer cancel()
+	s := &evalSession{}
+	defer s.close()
+	return body(ctx, c, s)
 }
 
 func (s *evalSession) inception(c eval.Config) (*fid.Extractor, error) {
@@ -126,7 +145,11 @@ func (s *evalSession) inception(c eval.Config) (*fid.Extractor, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := fid.NewInception(s.backend, w)
+	b, err := s.open()
+	if err != nil {
+		return nil, err
+	}
+	m, err := fid.NewInception(b, w)
 	if err != nil {
 		return nil, err
 	}
@@ -150,17 +173,16 @@ func (s *evalSession) clipScorer(c eval.Config) (*clip.Scorer, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := clip.NewModel(s.backend, w)
+	b, err := s.open()
+	if err != nil {
+		return nil, err
+	}
+	m, err := clip.NewModel(b, w)
 	if err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, m.Close)
 	return &clip.Scorer{Model: m, Tokenizer: tok}, nil
-}
-
-// interruptible cancels the context on Ctrl-C so caches are flushed and the job can resume.
-func interruptible(cmd *cobra.Command) (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(cmd.Context(), os.Interrupt)
 }
 
 func newEvalCmd() *cobra.Command {
@@ -202,40 +224,32 @@ The Inception's own input handling, in every case, is pytorch-fid's: pixel/255, 
 A .npz is used as it is: it must have been computed with the same preprocessing.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.load()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := interruptible(cmd)
-			defer cancel()
-			var ext *fid.Extractor
-			var s *evalSession
-			for _, a := range args {
-				if !strings.HasSuffix(strings.ToLower(a), ".npz") && ext == nil {
-					if s, err = openSession(); err != nil {
-						return err
-					}
-					defer s.close()
-					if ext, err = s.inception(c); err != nil {
-						return err
+			return f.run(cmd, func(ctx context.Context, c eval.Config, s *evalSession) error {
+				var ext *fid.Extractor
+				for _, a := range args {
+					if !strings.HasSuffix(strings.ToLower(a), ".npz") && ext == nil {
+						var err error
+						if ext, err = s.inception(c); err != nil {
+							return err
+						}
 					}
 				}
-			}
-			opts := fid.RunOptions{BatchSize: c.BatchSize, Workers: c.Workers, Progress: f.progress(cmd)}
-			a, err := fid.StatsOf(ctx, ext, args[0], opts)
-			if err != nil {
-				return err
-			}
-			b, err := fid.StatsOf(ctx, ext, args[1], opts)
-			if err != nil {
-				return err
-			}
-			v, err := fid.FrechetDistance(a, b)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "FID: %.6f\n", v)
-			return nil
+				opts := fid.RunOptions{BatchSize: c.BatchSize, Workers: c.Workers, Progress: f.progress(cmd)}
+				a, err := fid.StatsOf(ctx, ext, args[0], opts)
+				if err != nil {
+					return err
+				}
+				b, err := fid.StatsOf(ctx, ext, args[1], opts)
+				if err != nil {
+					return err
+				}
+				v, err := fid.FrechetDistance(a, b)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "FID: %.6f\n", v)
+				return nil
+			})
 		},
 	}
 }
@@ -252,30 +266,21 @@ the identity for 1024x1024 images); 0 is plain pytorch-fid (images go to the 299
 The .npz does not record which was used: compare it only with statistics made the same way.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.load()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := interruptible(cmd)
-			defer cancel()
-			s, err := openSession()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			ext, err := s.inception(c)
-			if err != nil {
-				return err
-			}
-			st, err := fid.StatsOf(ctx, ext, args[0], fid.RunOptions{BatchSize: c.BatchSize, Workers: c.Workers, Progress: f.progress(cmd)})
-			if err != nil {
-				return err
-			}
-			if err := st.Save(args[1]); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d images, %d dims)\n", args[1], st.N, st.Dim)
-			return nil
+			return f.run(cmd, func(ctx context.Context, c eval.Config, s *evalSession) error {
+				ext, err := s.inception(c)
+				if err != nil {
+					return err
+				}
+				st, err := fid.StatsOf(ctx, ext, args[0], fid.RunOptions{BatchSize: c.BatchSize, Workers: c.Workers, Progress: f.progress(cmd)})
+				if err != nil {
+					return err
+				}
+				if err := st.Save(args[1]); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d images, %d dims)\n", args[1], st.N, st.Dim)
+				return nil
+			})
 		},
 	}
 }
@@ -326,35 +331,26 @@ func newEvalCLIPScoreCmd(f *evalFlags) *cobra.Command {
 		Short: "CLIP score of images against their prompts (SANA's and torchmetrics' variants)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if promptsPath == "" {
-				return fmt.Errorf("--prompts is required (MJHQ-style meta_data.json, or .jsonl of {\"file\", \"prompt\"})")
-			}
-			c, err := f.load()
-			if err != nil {
-				return err
-			}
-			files, prompts, err := readPrompts(args[0], promptsPath)
-			if err != nil {
-				return err
-			}
-			ctx, cancel := interruptible(cmd)
-			defer cancel()
-			s, err := openSession()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			scorer, err := s.clipScorer(c)
-			if err != nil {
-				return err
-			}
-			acc, err := scorer.ScoreFiles(ctx, files, prompts, clip.RunOptions{BatchSize: c.BatchSize, Workers: c.Workers, Progress: f.progress(cmd)})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "images: %d\nCLIP score (SANA, %.0f x mean cosine): %.4f\nCLIP score (torchmetrics): %.4f\n",
-				acc.N, scorer.LogitScale(), acc.SANA(scorer.LogitScale()), acc.TorchMetrics())
-			return nil
+			return f.run(cmd, func(ctx context.Context, c eval.Config, s *evalSession) error {
+				if promptsPath == "" {
+					return fmt.Errorf("--prompts is required (MJHQ-style meta_data.json, or .jsonl of {\"file\", \"prompt\"})")
+				}
+				files, prompts, err := readPrompts(args[0], promptsPath)
+				if err != nil {
+					return err
+				}
+				scorer, err := s.clipScorer(c)
+				if err != nil {
+					return err
+				}
+				acc, err := scorer.ScoreFiles(ctx, files, prompts, clip.RunOptions{BatchSize: c.BatchSize, Workers: c.Workers, Progress: f.progress(cmd)})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "images: %d\nCLIP score (SANA, %.0f x mean cosine): %.4f\nCLIP score (torchmetrics): %.4f\n",
+					acc.N, scorer.LogitScale(), acc.SANA(scorer.LogitScale()), acc.TorchMetrics())
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&promptsPath, "prompts", "", "meta_data.json (key -> {prompt}, images <key>.jpg) or .jsonl of {\"file\", \"prompt\"}")
@@ -373,64 +369,55 @@ rules. Detections come from a JSONL file (eval.geneval_detections or --detection
 use CLIP zero-shot (eval.clip_weights). Writes results.jsonl and prints the task-averaged summary.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.load()
-			if err != nil {
-				return err
-			}
-			if detections == "" {
-				detections = c.GenEvalDetections
-			}
-			if detections == "" {
-				return fmt.Errorf("no detections file: set eval.geneval_detections or --detections")
-			}
-			samples, err := geneval.ScanLayout(args[0])
-			if err != nil {
-				return err
-			}
-			if len(samples) == 0 {
-				return fmt.Errorf("%s holds no GenEval samples (<00000>/samples/<00000>.png)", args[0])
-			}
-			det, err := geneval.LoadJSONLDetections(detections)
-			if err != nil {
-				return err
-			}
-			ev := &geneval.Evaluator{Detector: det, Options: geneval.Options{Threshold: c.GenEvalThreshold,
-				CountingThreshold: c.GenEvalCountingThreshold, MaxObjects: c.GenEvalMaxObjects, MaxOverlap: c.GenEvalMaxOverlap,
-				PositionThreshold: c.GenEvalPositionThreshold}}
-			needsColor := false
-			for _, s := range samples {
-				for _, cl := range s.Metadata.Include {
-					needsColor = needsColor || cl.Color != ""
+			return f.run(cmd, func(ctx context.Context, c eval.Config, s *evalSession) error {
+				if detections == "" {
+					detections = c.GenEvalDetections
 				}
-			}
-			if needsColor {
-				s, err := openSession()
+				if detections == "" {
+					return fmt.Errorf("no detections file: set eval.geneval_detections or --detections")
+				}
+				samples, err := geneval.ScanLayout(args[0])
 				if err != nil {
 					return err
 				}
-				defer s.close()
-				scorer, err := s.clipScorer(c)
-				if err != nil {
-					return fmt.Errorf("colour clauses need CLIP: %w", err)
+				if len(samples) == 0 {
+					return fmt.Errorf("%s holds no GenEval samples (<00000>/samples/<00000>.png)", args[0])
 				}
-				ev.Colors = geneval.NewCLIPColors(scorer)
-			}
-			ctx, cancel := interruptible(cmd)
-			defer cancel()
-			results, err := ev.Run(ctx, samples, f.progress(cmd))
-			if err != nil {
-				return err
-			}
-			if out == "" {
-				out = filepath.Join(args[0], "results.jsonl")
-			}
-			if err := geneval.WriteResults(out, results); err != nil {
-				return err
-			}
-			sum := geneval.Summarize(results)
-			fmt.Fprint(cmd.OutOrStdout(), sum.Markdown())
-			fmt.Fprintf(cmd.OutOrStdout(), "\nwrote %s\n", out)
-			return nil
+				det, err := geneval.LoadJSONLDetections(detections)
+				if err != nil {
+					return err
+				}
+				ev := &geneval.Evaluator{Detector: det, Options: geneval.Options{Threshold: c.GenEvalThreshold,
+					CountingThreshold: c.GenEvalCountingThreshold, MaxObjects: c.GenEvalMaxObjects, MaxOverlap: c.GenEvalMaxOverlap,
+					PositionThreshold: c.GenEvalPositionThreshold}}
+				needsColor := false
+				for _, sample := range samples {
+					for _, cl := range sample.Metadata.Include {
+						needsColor = needsColor || cl.Color != ""
+					}
+				}
+				if needsColor {
+					scorer, err := s.clipScorer(c)
+					if err != nil {
+						return fmt.Errorf("colour clauses need CLIP: %w", err)
+					}
+					ev.Colors = geneval.NewCLIPColors(scorer)
+				}
+				results, err := ev.Run(ctx, samples, f.progress(cmd))
+				if err != nil {
+					return err
+				}
+				if out == "" {
+					out = filepath.Join(args[0], "results.jsonl")
+				}
+				if err := geneval.WriteResults(out, results); err != nil {
+					return err
+				}
+				sum := geneval.Summarize(results)
+				fmt.Fprint(cmd.OutOrStdout(), sum.Markdown())
+				fmt.Fprintf(cmd.OutOrStdout(), "\nwrote %s\n", out)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&detections, "detections", "", "detections JSONL (eval.geneval_detections)")
@@ -445,25 +432,23 @@ func newEvalGenEvalLayoutCmd(f *evalFlags) *cobra.Command {
 		Short: "Create GenEval's folder layout (one folder per prompt with metadata.jsonl and samples/)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.load()
-			if err != nil {
-				return err
-			}
-			if metadata == "" {
-				metadata = c.GenEvalMetadata
-			}
-			if metadata == "" {
-				return fmt.Errorf("no metadata: set eval.geneval_metadata or --metadata (GenEval's prompts/evaluation_metadata.jsonl)")
-			}
-			prompts, err := geneval.ReadMetadata(metadata)
-			if err != nil {
-				return err
-			}
-			if err := geneval.WriteLayout(args[0], prompts); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d prompt folders under %s; put images in <00000>/samples/<00000>.png\n", len(prompts), args[0])
-			return nil
+			return f.run(cmd, func(ctx context.Context, c eval.Config, s *evalSession) error {
+				if metadata == "" {
+					metadata = c.GenEvalMetadata
+				}
+				if metadata == "" {
+					return fmt.Errorf("no metadata: set eval.geneval_metadata or --metadata (GenEval's prompts/evaluation_metadata.jsonl)")
+				}
+				prompts, err := geneval.ReadMetadata(metadata)
+				if err != nil {
+					return err
+				}
+				if err := geneval.WriteLayout(args[0], prompts); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %d prompt folders under %s; put images in <00000>/samples/<00000>.png\n", len(prompts), args[0])
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&metadata, "metadata", "", "evaluation_metadata.jsonl (eval.geneval_metadata)")
@@ -484,55 +469,46 @@ bilinear resize to 299; 0 skips the Resize+CenterCrop (plain pytorch-fid). Refer
 interrupted run (Ctrl-C included) resumes. Reports go to eval.output_dir as mjhq_report.json/.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := f.load()
-			if err != nil {
-				return err
-			}
-			if generated != "" {
-				c.GeneratedDir = generated
-			}
-			if root != "" {
-				c.MJHQRoot = root
-			}
-			if c.MJHQRoot == "" || c.GeneratedDir == "" {
-				return fmt.Errorf("eval.mjhq_root and eval.generated_dir (or --root, --generated) are required")
-			}
-			entries, err := mjhq.ReadMetadata(filepath.Join(c.MJHQRoot, "meta_data.json"))
-			if err != nil {
-				return err
-			}
-			entries = mjhq.Select(entries, c.SampleNums, c.Categories)
-			s, err := openSession()
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			ext, err := s.inception(c)
-			if err != nil {
-				return err
-			}
-			job := &mjhq.Job{Entries: entries, ReferenceDir: mjhq.ReferenceDir(c.MJHQRoot, c.ReferenceDir),
-				GeneratedDir: c.GeneratedDir, CacheDir: c.CacheDir, OutputDir: c.OutputDir,
-				FID: ext, FIDName: fmt.Sprintf("pt_inception-%dpx", c.ImageSize),
-				BatchSize: c.BatchSize, Workers: c.Workers, Progress: f.progress(cmd)}
-			if c.CLIPWeights != "" {
-				scorer, err := s.clipScorer(c)
+			return f.run(cmd, func(ctx context.Context, c eval.Config, s *evalSession) error {
+				if generated != "" {
+					c.GeneratedDir = generated
+				}
+				if root != "" {
+					c.MJHQRoot = root
+				}
+				if c.MJHQRoot == "" || c.GeneratedDir == "" {
+					return fmt.Errorf("eval.mjhq_root and eval.generated_dir (or --root, --generated) are required")
+				}
+				entries, err := mjhq.ReadMetadata(filepath.Join(c.MJHQRoot, "meta_data.json"))
 				if err != nil {
 					return err
 				}
-				job.CLIP, job.CLIPName = scorer, c.CLIPModel
-			} else {
-				fmt.Fprintln(cmd.ErrOrStderr(), "eval.clip_weights is not set: skipping the CLIP score")
-			}
-			ctx, cancel := interruptible(cmd)
-			defer cancel()
-			rep, err := job.Run(ctx)
-			if err != nil {
-				return err
-			}
-			fmt.Fprint(cmd.OutOrStdout(), rep.Markdown())
-			fmt.Fprintf(cmd.OutOrStdout(), "\nreports in %s\n", c.OutputDir)
-			return nil
+				entries = mjhq.Select(entries, c.SampleNums, c.Categories)
+				ext, err := s.inception(c)
+				if err != nil {
+					return err
+				}
+				job := &mjhq.Job{Entries: entries, ReferenceDir: mjhq.ReferenceDir(c.MJHQRoot, c.ReferenceDir),
+					GeneratedDir: c.GeneratedDir, CacheDir: c.CacheDir, OutputDir: c.OutputDir,
+					FID: ext, FIDName: fmt.Sprintf("pt_inception-%dpx", c.ImageSize),
+					BatchSize: c.BatchSize, Workers: c.Workers, Progress: f.progress(cmd)}
+				if c.CLIPWeights != "" {
+					scorer, err := s.clipScorer(c)
+					if err != nil {
+						return err
+					}
+					job.CLIP, job.CLIPName = scorer, c.CLIPModel
+				} else {
+					fmt.Fprintln(cmd.ErrOrStderr(), "eval.clip_weights is not set: skipping the CLIP score")
+				}
+				rep, err := job.Run(ctx)
+				if err != nil {
+					return err
+				}
+				fmt.Fprint(cmd.OutOrStdout(), rep.Markdown())
+				fmt.Fprintf(cmd.OutOrStdout(), "\nreports in %s\n", c.OutputDir)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&generated, "generated", "", "folder of generated <key>.jpg (eval.generated_dir)")

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	xcharmap "golang.org/x/text/encoding/charmap"
 )
 
 // ftfy's fix_encoding (ftfy 6.3.1, ftfy/__init__.py fix_encoding_and_explain and
@@ -23,12 +25,26 @@ type charmap struct {
 	encode map[rune]byte
 }
 
-func newCharmap(name string, high *[128]rune, sloppy bool) *charmap {
+// highByte decodes a byte 0x80-0xFF as Python's codec does, from golang.org/x/text's tables
+// (which agree with Python's codecs on every byte of these code pages, checked by a test, but
+// for ISO-8859-2's C1 controls 0x80-0x9F, which Python maps to themselves); -1 where the codec
+// leaves the byte undefined. A nil table is Latin-1.
+func highByte(table *xcharmap.Charmap, b byte) rune {
+	if table == nil || (table == xcharmap.ISO8859_2 && b < 0xa0) {
+		return rune(b)
+	}
+	if r := table.DecodeByte(b); r != utf8.RuneError {
+		return r
+	}
+	return -1
+}
+
+func newCharmap(name string, table *xcharmap.Charmap, sloppy bool) *charmap {
 	c := &charmap{name: name, sloppy: sloppy, encode: make(map[rune]byte, 256)}
 	for b := 0; b < 256; b++ {
 		r := rune(b)
-		if b >= 0x80 && high != nil {
-			r = high[b-0x80]
+		if b >= 0x80 {
+			r = highByte(table, byte(b))
 		}
 		if sloppy && r < 0 {
 			r = rune(b)
@@ -49,15 +65,15 @@ func newCharmap(name string, high *[128]rune, sloppy bool) *charmap {
 // charmapEncodings are ftfy's CHARMAP_ENCODINGS, in the order fix_encoding tries them.
 var charmapEncodings = []*charmap{
 	newCharmap("latin-1", nil, false),
-	newCharmap("sloppy-windows-1252", &cp1252High, true),
-	newCharmap("sloppy-windows-1251", &cp1251High, true),
-	newCharmap("sloppy-windows-1250", &cp1250High, true),
-	newCharmap("sloppy-windows-1253", &cp1253High, true),
-	newCharmap("sloppy-windows-1254", &cp1254High, true),
-	newCharmap("sloppy-windows-1257", &cp1257High, true),
-	newCharmap("iso-8859-2", &iso8859_2High, false),
-	newCharmap("macroman", &macRomanHigh, false),
-	newCharmap("cp437", &cp437High, false),
+	newCharmap("sloppy-windows-1252", xcharmap.Windows1252, true),
+	newCharmap("sloppy-windows-1251", xcharmap.Windows1251, true),
+	newCharmap("sloppy-windows-1250", xcharmap.Windows1250, true),
+	newCharmap("sloppy-windows-1253", xcharmap.Windows1253, true),
+	newCharmap("sloppy-windows-1254", xcharmap.Windows1254, true),
+	newCharmap("sloppy-windows-1257", xcharmap.Windows1257, true),
+	newCharmap("iso-8859-2", xcharmap.ISO8859_2, false),
+	newCharmap("macroman", xcharmap.Macintosh, false),
+	newCharmap("cp437", xcharmap.CodePage437, false),
 }
 
 var sloppyWindows1252 = charmapEncodings[1]
@@ -263,7 +279,7 @@ func latin1AsWindows1252(text string) (string, bool) {
 	var sb strings.Builder
 	for _, r := range text {
 		if r >= 0x80 && r <= 0x9f {
-			w := cp1252High[r-0x80]
+			w := highByte(xcharmap.Windows1252, byte(r))
 			if w < 0 {
 				return "", false
 			}

@@ -1,0 +1,34 @@
+// Package testbackend gives tests one shared GoMLX backend: the one GOMLX_BACKEND names, else
+// the pure-Go backend (never an auto-installing XLA plugin). It is for tests only.
+package testbackend
+
+import (
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend" // registers "go"
+)
+
+var (
+	once    sync.Once
+	backend compute.Backend
+	err     error
+)
+
+// Get returns the shared test backend, failing t if it cannot be created.
+func Get(t testing.TB) compute.Backend {
+	t.Helper()
+	once.Do(func() {
+		cfg := os.Getenv(compute.ConfigEnvVar)
+		if cfg == "" {
+			cfg = "go"
+		}
+		backend, err = compute.NewWithConfig(cfg)
+	})
+	if err != nil {
+		t.Fatalf("backend: %v", err)
+	}
+	return backend
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/memory"
 	"github.com/gomlx/compute/dtypes"
+	"golang.org/x/sync/errgroup"
 )
 
 // DefaultCacheBytes is the default budget of the reader's cache of decoded groups.
@@ -212,18 +213,15 @@ func Open(paths []string, opts ReaderOptions) (*Reader, error) {
 	}
 	shards := make([]*shard, len(files))
 	errs := make([]error, len(files))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
+	var g errgroup.Group // each task records its own error; all are reported
+	g.SetLimit(8)
 	for i, p := range files {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			shards[i], errs[i] = scanShard(p, opts.Format)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("data reader: %w", err)
 	}

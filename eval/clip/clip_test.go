@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -66,18 +67,6 @@ func ids(t *testing.T, tok *Tokenizer, text string) []int {
 	return out
 }
 
-func eqInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func TestTokenizerFixture(t *testing.T) {
 	tok := fixtureTokenizer(t)
 	sot, eot := 512+len(fixtureMerges), 513+len(fixtureMerges)
@@ -95,7 +84,7 @@ func TestTokenizerFixture(t *testing.T) {
 		{"", []int{sot, eot}},
 	}
 	for _, c := range cases {
-		if got := ids(t, tok, c.text); !eqInts(got, c.want) {
+		if got := ids(t, tok, c.text); !slices.Equal(got, c.want) {
 			t.Errorf("%q -> %v, want %v", c.text, got, c.want)
 		}
 	}
@@ -177,7 +166,7 @@ func TestTokenizerFileLayoutsAgree(t *testing.T) {
 	gz := fixtureTokenizer(t)
 	for _, text := range []string{"a photo of a cat", "hello world's 123", "Ünïcödé café 🚀 test"} {
 		a, b, c := ids(t, gz, text), ids(t, hf, text), ids(t, tj, text)
-		if !eqInts(a, b) || !eqInts(a, c) {
+		if !slices.Equal(a, b) || !slices.Equal(a, c) {
 			t.Errorf("%q: gz %v, vocab.json %v, tokenizer.json %v", text, a, b, c)
 		}
 	}

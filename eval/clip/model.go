@@ -6,15 +6,16 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph code reads best with the ops unqualified.
 	"github.com/gomlx/gomlx/core/tensors"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sprint-distill/sprint/eval/imaging"
 	"github.com/sprint-distill/sprint/eval/internal/gmx"
@@ -200,7 +201,7 @@ func LoadWeights(path, variant string) (*Weights, error) {
 		if err != nil {
 			return nil, fmt.Errorf("CLIP weights %s: %w", path, err)
 		}
-		if !sameShape(shape, want) {
+		if !slices.Equal(shape, want) {
 			return nil, fmt.Errorf("CLIP weights %s: %q has shape %v, want %v", path, name, shape, want)
 		}
 		if name == "logit_scale" {
@@ -225,18 +226,6 @@ func (w *Weights) Save(path string) error {
 	}
 	ts = append(ts, safetensors.Float32Tensor{Name: "logit_scale", Shape: []int{}, Data: []float32{float32(w.LogitScale)}})
 	return safetensors.WriteFloat32File(path, ts)
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // RandomWeights makes a randomly initialised model of the given config (tests and benchmarks).
@@ -299,7 +288,7 @@ func NewModel(backend compute.Backend, w *Weights) (*Model, error) {
 			continue
 		}
 		t, ok := w.tensors[name]
-		if !ok || !sameShape(t.shape, want) {
+		if !ok || !slices.Equal(t.shape, want) {
 			params.Finalize()
 			return nil, fmt.Errorf("CLIP weights lack %s %v", name, want)
 		}
@@ -541,18 +530,15 @@ var (
 func PreprocessAll(imgs []*imaging.RGB8, size int) ([]*imaging.Float, error) {
 	out := make([]*imaging.Float, len(imgs))
 	errs := make([]error, len(imgs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var g errgroup.Group // each task records its own error; all are reported
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, img := range imgs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			out[i], errs[i] = Preprocess(img, size)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	for i, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("preprocessing image %d: %w", i, err)

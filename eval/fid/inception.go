@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sync"
 
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph code reads best with the ops unqualified.
 	"github.com/gomlx/gomlx/core/tensors"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/sprint-distill/sprint/eval/imaging"
 	"github.com/sprint-distill/sprint/eval/internal/gmx"
@@ -338,18 +338,15 @@ func (e *Extractor) Dim() int { return FeatureDim }
 func (e *Extractor) Features(imgs []*imaging.RGB8) ([][]float32, error) {
 	pre := make([]*imaging.Float, len(imgs))
 	errs := make([]error, len(imgs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var g errgroup.Group // each task records its own error; all are reported
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, img := range imgs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			pre[i], errs[i] = Preprocess(img, e.ImageSize)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	for i, err := range errs {
 		if err != nil {
 			return nil, fmt.Errorf("preprocessing image %d: %w", i, err)

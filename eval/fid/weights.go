@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	"github.com/sprint-distill/sprint/safetensors"
@@ -67,7 +68,7 @@ func LoadWeights(path string) (*Weights, error) {
 				return nil, fmt.Errorf("FID Inception weights: %w", err)
 			}
 			want, _ := keyShape(key)
-			if !sameShape(shape, want) {
+			if !slices.Equal(shape, want) {
 				return nil, fmt.Errorf("FID Inception weights %s: %q has shape %v, want %v", path, fileName, shape, want)
 			}
 			*dst[i] = data
@@ -92,18 +93,6 @@ func canonicalKey(name string) string {
 		}
 	}
 	return name
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // RandomWeights returns He-initialised kernels and mildly random BatchNorm statistics: a stand-in for

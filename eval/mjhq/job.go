@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/sprint-distill/sprint/eval/clip"
 	"github.com/sprint-distill/sprint/eval/fid"
@@ -22,6 +21,7 @@ import (
 	"github.com/sprint-distill/sprint/eval/internal/featcache"
 	"github.com/sprint-distill/sprint/eval/internal/pipeline"
 	"github.com/sprint-distill/sprint/eval/internal/progress"
+	"golang.org/x/sync/errgroup"
 )
 
 // FeatureModel embeds images for FID (fid.Extractor is the real one).
@@ -332,18 +332,15 @@ func (j *Job) Run(ctx context.Context) (*Report, error) {
 			jobs = append(jobs, &fidJob{cat: c, a: refCat[c], b: genCat[c]})
 		}
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var g errgroup.Group // each task records its own error; all are reported
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for _, fj := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			fj.out, fj.err = fid.FrechetDistance(fj.a, fj.b)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	catFID := map[string]float64{}
 	for _, fj := range jobs {
 		if fj.err != nil {

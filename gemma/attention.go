@@ -70,7 +70,7 @@ func attention(c Config, w Weights, pre string, x, cos, sin, allowed *Node, opts
 
 	s := MulScalar(Einsum("btkgd,bskd->bkgts", q, k), c.Scaling()) // (B, KV, G, T, S)
 	if sc := c.AttnLogitSoftcapping; sc > 0 && !opts.NoSoftCap {
-		s = MulScalar(Tanh(DivScalar(s, sc)), sc)
+		s = softCap(s, sc)
 	}
 	s = Where(allowed, s, Scalar(x.Graph(), cdt, lowest(cdt)))
 	p := softmax(s)
@@ -78,6 +78,10 @@ func attention(c Config, w Weights, pre string, x, cos, sin, allowed *Node, opts
 	o = toDType(Reshape(o, B, T, H*d), dt)
 	return linear(o, w.get(pre+OProj))
 }
+
+// softCap bounds logits smoothly to (−c, c): c·tanh(s/c) (transformers divides, tanh,
+// multiplies, in that order).
+func softCap(s *Node, c float64) *Node { return MulScalar(Tanh(DivScalar(s, c)), c) }
 
 // softmax over the last axis, shifted by the row maximum.
 func softmax(logits *Node) *Node {

@@ -45,6 +45,7 @@ func LoadParams(path string, c Config, dt dtypes.DType) (Params, error) {
 	}
 	p := make(Params, len(specs))
 	var unexpected, misshaped []string
+	seen := make(map[string]bool, len(specs))
 	var storedDType dtypes.DType
 	_, err := safetensors.ForEach(path, func(name string, t *tensors.Tensor) error {
 		if name == LMHead {
@@ -55,6 +56,7 @@ func LoadParams(path string, c Config, dt dtypes.DType) (Params, error) {
 			unexpected = append(unexpected, name)
 			return nil
 		}
+		seen[name] = true
 		if !slices.Equal(t.Shape().Dimensions, dims) {
 			misshaped = append(misshaped, fmt.Sprintf("%s: have %v, want %v", name, t.Shape().Dimensions, dims))
 			return nil
@@ -80,7 +82,7 @@ func LoadParams(path string, c Config, dt dtypes.DType) (Params, error) {
 	}
 	var missing []string
 	for _, s := range specs {
-		if _, ok := p[s.Name]; !ok && !slices.ContainsFunc(misshaped, func(m string) bool { return len(m) > len(s.Name) && m[:len(s.Name)+1] == s.Name+":" }) {
+		if !seen[s.Name] {
 			missing = append(missing, s.Name)
 		}
 	}

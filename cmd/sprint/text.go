@@ -288,9 +288,10 @@ writes the null caption's embedding ("" without the instruction), tensor null_em
 with its mask null_mask (L): the file distillation reads as null_embedding.safetensors beside
 the shards.
 
-The 2B model needs about 10.5 GB in float32; --weights-dtype bfloat16 halves it.
---no-softcap reproduces embeddings made with attention kernels that skip Gemma-2's logit
-soft-cap (transformers' SDPA).`,
+The weights are computed in bfloat16 by default, as SANA loads Gemma (about 5.2 GB for the 2B
+model; --weights-dtype float32 needs 10.5 GB). The attention logit soft-cap is applied as in
+transformers' eager attention (its default for Gemma-2 since 4.45); --no-softcap reproduces
+embeddings made with kernels that skip it (SDPA, the default of transformers 4.42–4.44).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTextEncode(cmd, &f) },
 	}
@@ -302,7 +303,7 @@ soft-cap (transformers' SDPA).`,
 	fl.StringVar(&f.nullOut, "null-out", "", "also write the null caption's embedding to this .safetensors file")
 	fl.BoolVar(&f.noSoftCap, "no-softcap", false, "skip the attention logit soft-cap (reproduce SDPA-made embeddings)")
 	fl.StringVar(&f.dtype, "dtype", "float32", "dtype of the written embeddings: float32 or bfloat16")
-	fl.StringVar(&f.weightsDType, "weights-dtype", "stored", "dtype the weights are computed in: stored, float32 or bfloat16")
+	fl.StringVar(&f.weightsDType, "weights-dtype", "bfloat16", "dtype the weights are computed in: bfloat16 (as SANA runs Gemma), float32 or stored")
 	fl.IntVar(&f.batch, "batch", 4, "prompts per forward pass")
 	f.captionFlags.add(cmd)
 	return cmd

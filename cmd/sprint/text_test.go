@@ -63,7 +63,7 @@ func TestTextEncode(t *testing.T) {
 	}
 	out, null := filepath.Join(dir, "out", "emb.safetensors"), filepath.Join(dir, "null_embedding.safetensors")
 	stdout, stderr, err := runText(t, "text", "encode", "--weights", tinyGemma, "--prompts", prompts, "--out", out,
-		"--null-out", null, "--max-length", "6", "--instruction-file", ins, "--batch", "2")
+		"--null-out", null, "--max-length", "6", "--instruction-file", ins, "--batch", "2", "--weights-dtype", "float32")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
@@ -90,7 +90,7 @@ func TestTextEncode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := caption.Open(backend, tinyGemma, ccfg, caption.OpenOptions{})
+	enc, err := caption.Open(backend, tinyGemma, ccfg, caption.OpenOptions{DType: dtypes.Float32})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,8 @@ func TestTextEncode(t *testing.T) {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
 	bt, bmd, err := safetensors.ReadFile(bf)
-	if err != nil || bt[textEmbeddingKey].DType() != dtypes.BFloat16 || bmd["sprint.soft_cap"] != "false" || bmd["sprint.instruction_tokens"] != "0" {
+	if err != nil || bt[textEmbeddingKey].DType() != dtypes.BFloat16 || bmd["sprint.soft_cap"] != "false" ||
+		bmd["sprint.instruction_tokens"] != "0" || bmd["sprint.weights_dtype"] != "bfloat16" {
 		t.Errorf("bfloat16 file: %v %v %v", err, bt, bmd)
 	}
 }

@@ -223,19 +223,24 @@ func (m *spModel) check() error {
 	if unknowns != 1 {
 		errs = append(errs, fmt.Errorf("%d UNKNOWN pieces, want exactly one", unknowns))
 	}
-	idOK := func(name string, id int32, wantType PieceType, optional bool) {
-		if id < 0 && optional {
-			return
-		}
-		if id < 0 || int(id) >= len(m.pieces) || m.pieces[id].Type != wantType {
-			errs = append(errs, fmt.Errorf("trainer_spec.%s = %d is not a piece of type %d", name, id, wantType))
+	return errors.Join(errs...)
+}
+
+// specialID finds a special token the way Hugging Face's GemmaTokenizer does, by its text
+// (bos_token "<bos>", eos_token "<eos>", pad_token "<pad>", unk_token "<unk>"), falling back to
+// the trainer_spec id when that names a control (or unknown) piece; −1 when neither exists.
+func (m *spModel) specialID(text string, specID int32) int {
+	for i, p := range m.pieces {
+		if p.Text == text && (p.Type == PieceControl || p.Type == PieceUnknown || p.Type == PieceUserDefined) {
+			return i
 		}
 	}
-	idOK("unk_id", m.unkID, PieceUnknown, false)
-	idOK("bos_id", m.bosID, PieceControl, false)
-	idOK("eos_id", m.eosID, PieceControl, true)
-	idOK("pad_id", m.padID, PieceControl, true)
-	return errors.Join(errs...)
+	if specID >= 0 && int(specID) < len(m.pieces) {
+		if tp := m.pieces[specID].Type; tp == PieceControl || tp == PieceUnknown {
+			return int(specID)
+		}
+	}
+	return -1
 }
 
 // Tokenizer is Gemma's tokenizer as Hugging Face's GemmaTokenizer applies it (see the file
@@ -269,7 +274,11 @@ func NewTokenizer(model []byte) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer model: %w", err)
 	}
-	t := &Tokenizer{proc: proc, pieces: m.pieces, bos: int(m.bosID), eos: int(m.eosID), pad: int(m.padID), unk: int(m.unkID)}
+	t := &Tokenizer{proc: proc, pieces: m.pieces}
+	t.bos, t.eos, t.pad, t.unk = m.specialID("<bos>", m.bosID), m.specialID("<eos>", m.eosID), m.specialID("<pad>", m.padID), m.specialID("<unk>", m.unkID)
+	if t.bos < 0 {
+		return nil, errors.New("tokenizer model: no <bos> piece (and trainer_spec.bos_id names no control piece)")
+	}
 	for id, p := range m.pieces {
 		if p.Type == PieceControl || p.Type == PieceUnknown {
 			t.special = append(t.special, special{p.Text, id})

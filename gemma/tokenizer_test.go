@@ -160,6 +160,12 @@ func TestTokenizerEncode(t *testing.T) {
 			t.Errorf("Encode(%q) = %v, want %v", tc.text, got, tc.want)
 		}
 	}
+	// Special ids come from the pieces' texts, as Hugging Face finds them, not trainer_spec.
+	spec := tinySpec()
+	spec.bos, spec.pad = 1, -1
+	if tk, err := NewTokenizer(spec.bytes()); err != nil || tk.BOS() != idBOS || tk.Pad() != idPad {
+		t.Errorf("ids by piece text: %v, bos %d, pad %d", err, tk.BOS(), tk.Pad())
+	}
 	if got := tok.EncodeWithBOS(""); !slices.Equal(got, []int{idBOS}) {
 		t.Errorf(`EncodeWithBOS("") = %v, want [<bos>]`, got)
 	}
@@ -204,7 +210,7 @@ func TestTokenizerRejects(t *testing.T) {
 		{"unigram", func(s *spSpec) { s.modelType = 1 }, "only BPE"},
 		{"nfkc map", func(s *spSpec) { s.normalizerName, s.charsmap = "nmt_nfkc", []byte{1, 2, 3} }, "normalizer"},
 		{"unused piece", func(s *spSpec) { s.pieces[len(s.pieces)-1].Type = PieceUnused }, "UNUSED"},
-		{"bos not a control piece", func(s *spSpec) { s.bos = 300 }, "bos_id"},
+		{"no <bos>", func(s *spSpec) { s.pieces[idBOS].Text, s.bos = "<s>", 300 }, "no <bos>"},
 		{"byte fallback without all bytes", func(s *spSpec) { s.pieces[idByte0+7].Type = PieceNormal }, "0x07"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ go 1.27.3
 
 require (
 	github.com/apache/arrow/go/v17 v17.0.0
+	github.com/eliben/go-sentencepiece v0.7.0
 	github.com/gomlx/compute v0.1.14
 	github.com/gomlx/go-huggingface v0.4.12
 	github.com/gomlx/go-xla v0.4.13
@@ -16,6 +17,7 @@ require (
 	golang.org/x/sys v0.50.0
 	golang.org/x/text v0.44.0
 	gonum.org/v1/gonum v0.17.0
+	google.golang.org/protobuf v1.36.11
 )
 
 require (
@@ -57,6 +59,5 @@ require (
 	golang.org/x/xerrors v0.0.0-20231012003039-104605ab7028 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20240227224415-6ceb2ff114de // indirect
 	google.golang.org/grpc v1.63.2 // indirect
-	google.golang.org/protobuf v1.36.11 // indirect
 	k8s.io/klog/v2 v2.140.0 // indirect
 )

@@ -1,0 +1,191 @@
+package gemma
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// Parameter names outside the layers (Hugging Face's Gemma2ForCausalLM keys).
+const (
+	EmbedTokens = "model.embed_tokens.weight" // [vocab, D]
+	FinalNorm   = "model.norm.weight"         // [D]
+	// LMHead is the language-model head. Gemma-2 ties it to the embedding and its
+	// checkpoints usually omit it; the encoder does not use it, so the loader skips it.
+	LMHead = "lm_head.weight"
+)
+
+// Per-layer parameter names, after LayerPrefix(i).
+const (
+	InputNorm        = "input_layernorm.weight"            // [D]
+	QProj            = "self_attn.q_proj.weight"           // [heads·head_dim, D]
+	KProj            = "self_attn.k_proj.weight"           // [kv_heads·head_dim, D]
+	VProj            = "self_attn.v_proj.weight"           // [kv_heads·head_dim, D]
+	OProj            = "self_attn.o_proj.weight"           // [D, heads·head_dim]
+	PostAttnNorm     = "post_attention_layernorm.weight"   // [D]
+	PreFFNorm        = "pre_feedforward_layernorm.weight"  // [D]
+	GateProj         = "mlp.gate_proj.weight"              // [intermediate, D]
+	UpProj           = "mlp.up_proj.weight"                // [intermediate, D]
+	DownProj         = "mlp.down_proj.weight"              // [D, intermediate]
+	PostFFNorm       = "post_feedforward_layernorm.weight" // [D]
+	layerPrefixStart = "model.layers."
+)
+
+// LayerPrefix is the key prefix of layer i: "model.layers.<i>.".
+func LayerPrefix(i int) string { return layerPrefixStart + strconv.Itoa(i) + "." }
+
+// ParamSpec names one parameter and its dimensions (PyTorch layout: Linear weights are (out, in)).
+type ParamSpec struct {
+	Name string
+	Dims []int
+}
+
+// Size is the number of elements of the parameter.
+func (s ParamSpec) Size() int64 {
+	n := int64(1)
+	for _, d := range s.Dims {
+		n *= int64(d)
+	}
+	return n
+}
+
+// layerParams is the table of one layer's parameters and their shapes, in checkpoint order.
+func layerParams(c Config) []ParamSpec {
+	D, I := c.HiddenSize, c.IntermediateSize
+	q, kv := c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim
+	return []ParamSpec{
+		{InputNorm, []int{D}},
+		{QProj, []int{q, D}},
+		{KProj, []int{kv, D}},
+		{VProj, []int{kv, D}},
+		{OProj, []int{D, q}},
+		{PostAttnNorm, []int{D}},
+		{PreFFNorm, []int{D}},
+		{GateProj, []int{I, D}},
+		{UpProj, []int{I, D}},
+		{DownProj, []int{D, I}},
+		{PostFFNorm, []int{D}},
+	}
+}
+
+// ParamSpecs lists every parameter the encoder reads, with its shape from the config: the
+// embedding, each layer's eleven tensors, the final norm (no lm_head). The loader checks a
+// checkpoint against it and the forward reads exactly these names.
+func ParamSpecs(c Config) []ParamSpec {
+	specs := []ParamSpec{{EmbedTokens, []int{c.VocabSize, c.HiddenSize}}}
+	for i := range c.NumLayers {
+		for _, p := range layerParams(c) {
+			specs = append(specs, ParamSpec{LayerPrefix(i) + p.Name, p.Dims})
+		}
+	}
+	return append(specs, ParamSpec{FinalNorm, []int{c.HiddenSize}})
+}
+
+// Parameter parts, for counts.
+const (
+	PartEmbedding = "embedding"
+	PartAttention = "attention"
+	PartMLP       = "mlp"
+	PartNorms     = "norms"
+)
+
+// ParamParts lists the parts in network order.
+func ParamParts() []string { return []string{PartEmbedding, PartAttention, PartMLP, PartNorms} }
+
+// ParamPart names the part a parameter belongs to: the embedding, attention projections,
+// MLP projections or norms (the four per layer and the final one).
+func ParamPart(name string) string {
+	switch {
+	case name == EmbedTokens || name == LMHead:
+		return PartEmbedding
+	case strings.Contains(name, ".self_attn."):
+		return PartAttention
+	case strings.Contains(name, ".mlp."):
+		return PartMLP
+	}
+	return PartNorms
+}
+
+// CountParams returns the number of elements per part (see ParamPart) and in total.
+func CountParams(specs []ParamSpec) (perPart map[string]int64, total int64) {
+	perPart = make(map[string]int64)
+	for _, s := range specs {
+		perPart[ParamPart(s.Name)] += s.Size()
+		total += s.Size()
+	}
+	return perPart, total
+}
+
+// Params holds parameter values by name.
+type Params map[string]*tensors.Tensor
+
+// Sorted returns the names in sorted order and the tensors in the same order: the order in
+// which the Runner passes parameters to its graph (see WeightsFromNodes).
+func (p Params) Sorted() ([]string, []*tensors.Tensor) {
+	names := slices.Sorted(maps.Keys(p))
+	ts := make([]*tensors.Tensor, len(names))
+	for i, n := range names {
+		ts[i] = p[n]
+	}
+	return names, ts
+}
+
+// Check compares p against ParamSpecs(c): it returns an error listing the missing,
+// unexpected and mis-shaped names, or nil when they match exactly.
+func (p Params) Check(c Config) error {
+	specs := ParamSpecs(c)
+	want := make(map[string][]int, len(specs))
+	for _, s := range specs {
+		want[s.Name] = s.Dims
+	}
+	var missing, unexpected, misshaped []string
+	for _, s := range specs {
+		t, ok := p[s.Name]
+		if !ok || t == nil {
+			missing = append(missing, s.Name)
+			continue
+		}
+		if !slices.Equal(t.Shape().Dimensions, s.Dims) {
+			misshaped = append(misshaped, fmt.Sprintf("%s: have %v, want %v", s.Name, t.Shape().Dimensions, s.Dims))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(p)) {
+		if _, ok := want[name]; !ok {
+			unexpected = append(unexpected, name)
+		}
+	}
+	return keysError("gemma parameters", missing, unexpected, misshaped)
+}
+
+// keysError formats a parameter-set mismatch ("<what> do not match the config", then one
+// line per key, at most maxListed per list); nil when all lists are empty.
+func keysError(what string, missing, unexpected, misshaped []string) error {
+	if len(missing)+len(unexpected)+len(misshaped) == 0 {
+		return nil
+	}
+	const maxListed = 20
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s do not match config.json (%d missing, %d unexpected, %d mis-shaped)",
+		what, len(missing), len(unexpected), len(misshaped))
+	list := func(title string, items []string) {
+		if len(items) == 0 {
+			return
+		}
+		fmt.Fprintf(&b, "\n  %s:", title)
+		for i, it := range items {
+			if i == maxListed {
+				fmt.Fprintf(&b, "\n    … and %d more", len(items)-maxListed)
+				break
+			}
+			b.WriteString("\n    " + it)
+		}
+	}
+	list("missing", missing)
+	list("unexpected", unexpected)
+	list("mis-shaped", misshaped)
+	return fmt.Errorf("%s", b.String())
+}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -71,7 +72,7 @@ func TestIntermediateShapes(t *testing.T) {
 		"Mixed_7a": {2, 8, 8, 1280}, "Mixed_7b": {2, 8, 8, 2048}, "Mixed_7c": {2, 8, 8, 2048}, "pool3": {2, 2048},
 	}
 	for stage, w := range want {
-		if got := stageShapes[stage]; !sameShape(got, w) {
+		if got := stageShapes[stage]; !slices.Equal(got, w) {
 			t.Errorf("%s: shape %v, want %v", stage, got, w)
 		}
 	}
@@ -178,7 +179,7 @@ func TestConvUnitMatchesDirectConvolution(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if dims := got.Shape().Dimensions; !sameShape(dims, []int{1, oh, ow, u.out}) {
+		if dims := got.Shape().Dimensions; !slices.Equal(dims, []int{1, oh, ow, u.out}) {
 			t.Fatalf("%s: shape %v want [1 %d %d %d]", u.name, dims, oh, ow, u.out)
 		}
 		gotFlat, _ := gmx.Float32s(got)
@@ -287,7 +288,7 @@ func TestExpectedKeysAndLoading(t *testing.T) {
 			t.Errorf("missing key %s", k)
 		}
 	}
-	if s, _ := keyShape("Mixed_6b.branch7x7_2.conv.weight"); !sameShape(s, []int{128, 128, 1, 7}) {
+	if s, _ := keyShape("Mixed_6b.branch7x7_2.conv.weight"); !slices.Equal(s, []int{128, 128, 1, 7}) {
 		t.Errorf("Mixed_6b.branch7x7_2 shape %v", s)
 	}
 

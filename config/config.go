@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/sprint-distill/sprint/caption"
+
 	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/distill"
 	"github.com/sprint-distill/sprint/eval"
@@ -22,6 +24,7 @@ type Config struct {
 	Log     train.LogConfig   `mapstructure:"log"`
 	Eval    eval.Config       `mapstructure:"eval"`
 	Demo    shapes.DemoConfig `mapstructure:"demo"`
+	Text    caption.Config    `mapstructure:"text"`
 }
 
 // Default returns the configuration with every key at its documented default.
@@ -34,6 +37,7 @@ func Default() Config {
 		Log:     train.DefaultLogConfig(),
 		Eval:    eval.DefaultConfig(),
 		Demo:    shapes.DefaultDemoConfig(),
+		Text:    caption.DefaultConfig(),
 	}
 }
 

@@ -77,7 +77,7 @@ func keyDocs(v reflect.Type, prefix string, docs map[string]string, out map[stri
 }
 
 func renderReadme(t *testing.T) string {
-	docs := fieldDocs(t, "../model", "../data", "../train", "../distill", "../eval", "../eval/shapes")
+	docs := fieldDocs(t, "../model", "../data", "../train", "../distill", "../eval", "../eval/shapes", "../caption")
 	def := Default()
 	desc := map[string]string{}
 	keyDocs(reflect.TypeOf(def), "", docs, desc)

@@ -19,6 +19,7 @@ import (
 	"github.com/sprint-distill/sprint/eval/fid"
 	"github.com/sprint-distill/sprint/eval/geneval"
 	"github.com/sprint-distill/sprint/eval/mjhq"
+	"github.com/sprint-distill/sprint/generate"
 )
 
 func init() { register(newEvalCmd) }
@@ -54,11 +55,12 @@ func (f *evalFlags) add(cmd *cobra.Command) {
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress lines")
 }
 
-// load resolves the eval section: defaults, the config file, SPRINT_EVAL_* variables, --set, then flags.
-func (f *evalFlags) load() (eval.Config, error) {
+// load resolves the config and its eval section: defaults, the config file, SPRINT_EVAL_*
+// variables, --set, then flags.
+func (f *evalFlags) load() (*config.Config, eval.Config, error) {
 	cfg, err := config.Load(f.configPath, f.sets)
 	if err != nil {
-		return eval.Config{}, err
+		return nil, eval.Config{}, err
 	}
 	c := cfg.Eval
 	if f.inception != "" {
@@ -84,11 +86,12 @@ func (f *evalFlags) load() (eval.Config, error) {
 	}
 	if err := c.Validate(); err != nil {
 		if f.configPath != "" {
-			return c, fmt.Errorf("config %s: %w", f.configPath, err)
+			return nil, c, fmt.Errorf("config %s: %w", f.configPath, err)
 		}
-		return c, err
+		return nil, c, err
 	}
-	return c, nil
+	cfg.Eval = c
+	return cfg, c, nil
 }
 
 func (f *evalFlags) progress(cmd *cobra.Command) io.Writer {
@@ -98,8 +101,10 @@ func (f *evalFlags) progress(cmd *cobra.Command) io.Writer {
 	return cmd.ErrOrStderr()
 }
 
-// evalSession holds what the verbs open, on first use: the backend and the models they need.
+// evalSession holds what the verbs open, on first use: the backend and the models they need,
+// and the whole resolved config (generation reads its data and text sections).
 type evalSession struct {
+	cfg     *config.Config
 	backend compute.Backend
 	closers []func()
 }
@@ -126,13 +131,13 @@ func (s *evalSession) open() (compute.Backend, error) {
 // run is the frame of every eval verb: the resolved eval section, a context that Ctrl-C
 // cancels (caches are flushed so the job resumes), and a session closed on return.
 func (f *evalFlags) run(cmd *cobra.Command, body func(ctx context.Context, c eval.Config, s *evalSession) error) error {
-	c, err := f.load()
+	cfg, c, err := f.load()
 	if err != nil {
 		return err
 	}
 	ctx, cancel := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer cancel()
-	s := &evalSession{}
+	s := &evalSession{cfg: cfg}
 	defer s.close()
 	return body(ctx, c, s)
 }
@@ -427,6 +432,8 @@ use CLIP zero-shot (eval.clip_weights). Writes results.jsonl and prints the task
 
 func newEvalGenEvalLayoutCmd(f *evalFlags) *cobra.Command {
 	var metadata string
+	var gen generateFlags
+	var perPrompt int
 	cmd := &cobra.Command{
 		Use:   "geneval-layout DIR",
 		Short: "Create GenEval's folder layout (one folder per prompt with metadata.jsonl and samples/)",
@@ -446,17 +453,28 @@ func newEvalGenEvalLayoutCmd(f *evalFlags) *cobra.Command {
 				if err := geneval.WriteLayout(args[0], prompts); err != nil {
 					return err
 				}
+				if gen.on {
+					if perPrompt < 1 {
+						return fmt.Errorf("--images-per-prompt %d must be >= 1", perPrompt)
+					}
+					if err := gen.run(ctx, cmd, s.cfg, generate.GenEvalItems(args[0], prompts, perPrompt)); err != nil {
+						return err
+					}
+				}
 				fmt.Fprintf(cmd.OutOrStdout(), "wrote %d prompt folders under %s; put images in <00000>/samples/<00000>.png\n", len(prompts), args[0])
 				return nil
 			})
 		},
 	}
 	cmd.Flags().StringVar(&metadata, "metadata", "", "evaluation_metadata.jsonl (eval.geneval_metadata)")
+	cmd.Flags().IntVar(&perPrompt, "images-per-prompt", generate.GenEvalImagesPerPrompt, "images per prompt with --generate (GenEval uses 4)")
+	gen.add(cmd, "the images of every prompt (samples/<0000j>.png)")
 	return cmd
 }
 
 func newEvalMJHQCmd(f *evalFlags) *cobra.Command {
 	var generated, root string
+	var gen generateFlags
 	cmd := &cobra.Command{
 		Use:   "mjhq",
 		Short: "MJHQ-30K: overall and per-category FID and CLIP score of generated images (resumable)",
@@ -484,6 +502,11 @@ interrupted run (Ctrl-C included) resumes. Reports go to eval.output_dir as mjhq
 					return err
 				}
 				entries = mjhq.Select(entries, c.SampleNums, c.Categories)
+				if gen.on {
+					if err := gen.run(ctx, cmd, s.cfg, generate.MJHQItems(c.GeneratedDir, entries)); err != nil {
+						return err
+					}
+				}
 				ext, err := s.inception(c)
 				if err != nil {
 					return err
@@ -513,5 +536,6 @@ interrupted run (Ctrl-C included) resumes. Reports go to eval.output_dir as mjhq
 	}
 	cmd.Flags().StringVar(&generated, "generated", "", "folder of generated <key>.jpg (eval.generated_dir)")
 	cmd.Flags().StringVar(&root, "root", "", "MJHQ-30K folder with meta_data.json (eval.mjhq_root)")
+	gen.add(cmd, "the selected prompts' images into eval.generated_dir as <key>.png")
 	return cmd
 }

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sprint-distill/sprint/eval/fid"
+)
+
+// TestMJHQGenerateResumes: `eval mjhq --generate` makes every prompt's image with a tiny
+// student, scores them, and an interrupted (here: partly deleted) generation resumed makes only
+// the missing images and scores the same.
+func TestMJHQGenerateResumes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the FID Inception")
+	}
+	dir := t.TempDir()
+	root := filepath.Join(dir, "mjhq")
+	meta := map[string]map[string]string{}
+	for i := range 6 {
+		key := fmt.Sprintf("k%02d", i)
+		cat := []string{"food", "animals"}[i%2]
+		meta[key] = map[string]string{"category": cat, "prompt": []string{"a red circle", "two blue squares", "a green triangle"}[i%3]}
+		img := image.NewRGBA(image.Rect(0, 0, 16, 16))
+		for p := range img.Pix {
+			img.Pix[p] = uint8(30*i + p%97)
+		}
+		img.Set(0, 0, color.RGBA{255, 0, 0, 255})
+		p := filepath.Join(root, "imgs", cat, key+".jpg")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		f, _ := os.Create(p)
+		if err := jpeg.Encode(f, img, nil); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	b, _ := json.Marshal(meta)
+	if err := os.WriteFile(filepath.Join(root, "meta_data.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inception := filepath.Join(dir, "inception.safetensors")
+	if err := fid.RandomWeights(1).Save(inception); err != nil {
+		t.Fatal(err)
+	}
+	student := filepath.Join(dir, "student")
+	if code, _, stderr := runMain(t, "model", "init", "--preset", "tiny", "--role", "student", "--out", student); code != 0 {
+		t.Fatalf("model init: %s", stderr)
+	}
+	gen := filepath.Join(dir, "generated")
+	args := []string{"eval", "mjhq", "--generate", "--student", student, "--text-encoder", "shapes", "--decoder", "shapes", "--steps", "2",
+		"--inception", inception, "--image-size", "0", "--set", "eval.mjhq_root=" + root, "--set", "eval.generated_dir=" + gen,
+		"--set", "eval.cache_dir=" + filepath.Join(dir, "cache"), "--set", "eval.output_dir=" + filepath.Join(dir, "out"), "-q"}
+	code, out1, stderr := runMain(t, args...)
+	if code != 0 || !strings.Contains(stderr, "generated 6 images (0 already there)") {
+		t.Fatalf("first run: exit %d\n%s", code, stderr)
+	}
+	first, _ := os.ReadFile(filepath.Join(gen, "k03.png"))
+	for _, k := range []string{"k01", "k03"} {
+		if err := os.Remove(filepath.Join(gen, k+".png")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out2, stderr := runMain(t, args...)
+	if code != 0 || !strings.Contains(stderr, "generated 2 images (4 already there)") {
+		t.Fatalf("resumed run: exit %d\n%s", code, stderr)
+	}
+	again, _ := os.ReadFile(filepath.Join(gen, "k03.png"))
+	if len(first) == 0 || string(first) != string(again) {
+		t.Fatal("a regenerated image differs from the first run's")
+	}
+	fid1, fid2 := fidLine(out1), fidLine(out2)
+	if fid1 == "" || fid1 != fid2 {
+		t.Fatalf("scores differ: %q vs %q\n%s", fid1, fid2, out2)
+	}
+}
+
+// fidLine finds the overall FID row of the MJHQ report.
+func fidLine(report string) string {
+	for _, l := range strings.Split(report, "\n") {
+		if strings.Contains(strings.ToLower(l), "fid") && strings.ContainsAny(l, "0123456789") {
+			return l
+		}
+	}
+	return ""
+}

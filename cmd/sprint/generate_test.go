@@ -92,3 +92,38 @@ func fidLine(report string) string {
 	}
 	return ""
 }
+
+// TestSamplePromptEndToEnd: prompts through the (tiny) Gemma-2 encoder with SANA's caption rules,
+// a tiny student at 2 steps, a decoder, PNG files and a grid, with the per-stage timing line.
+func TestSamplePromptEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tiny.yaml")
+	if err := os.WriteFile(cfg, []byte("model:\n  preset: tiny\n  caption_dim: 8\n  caption_len: 6\ntext:\n  model_max_length: 6\n  chi_prompt: []\n  caption_channels: 8\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	student := filepath.Join(dir, "student")
+	if code, _, stderr := runMain(t, "model", "init", "--config", cfg, "--role", "student", "--out", student); code != 0 {
+		t.Fatalf("model init: %s", stderr)
+	}
+	images, gridPNG := filepath.Join(dir, "images"), filepath.Join(dir, "grid.png")
+	code, stdout, stderr := runMain(t, "sample", "--config", cfg, "--weights", student, "--text-encoder", tinyGemma,
+		"--prompt", "a red circle", "--prompt", "lll", "--steps", "2", "--decoder", "preview", "--images", images, "--out", gridPNG)
+	if code != 0 {
+		t.Fatalf("sample: exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"wrote 2 samples (2 step(s))", "time: text", "sampling", "decoding"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, p := range []string{filepath.Join(images, "000.png"), filepath.Join(images, "001.png"), gridPNG} {
+		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	// The shapes encoder cannot serve a model with another caption width.
+	code, _, stderr = runMain(t, "sample", "--config", cfg, "--weights", student, "--prompt", "a red circle", "--decoder", "preview", "--out", gridPNG)
+	if code != 1 || !strings.Contains(stderr, "give --text-encoder") {
+		t.Fatalf("width mismatch: exit %d\n%s", code, stderr)
+	}
+}

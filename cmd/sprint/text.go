@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sprint-distill/sprint/caption"
+	"github.com/sprint-distill/sprint/config"
 	"github.com/sprint-distill/sprint/distill"
 	"github.com/sprint-distill/sprint/gemma"
 	"github.com/sprint-distill/sprint/safetensors"
@@ -51,12 +52,18 @@ google/gemma-2-2b-it), with SANA's caption handling: the complex human instructi
 
 // captionFlags select the caption layout (SANA's text_encoder: section).
 type captionFlags struct {
+	configPath      string
+	sets            configFlags
 	maxLength       int
 	instructionFile string
 	noInstruction   bool
+	cmd             *cobra.Command
 }
 
 func (f *captionFlags) add(cmd *cobra.Command) {
+	f.cmd = cmd
+	cmd.Flags().StringVarP(&f.configPath, "config", "c", "", "YAML config whose text: section sets the caption layout (flags below override it)")
+	f.sets.add(cmd)
 	cmd.Flags().IntVar(&f.maxLength, "max-length", 300, "caption tokens kept (model_max_length)")
 	cmd.Flags().StringVar(&f.instructionFile, "instruction-file", "", "file whose lines replace SANA's complex human instruction (chi_prompt)")
 	cmd.Flags().BoolVar(&f.noInstruction, "no-instruction", false, "prepend no instruction (an empty chi_prompt)")
@@ -65,7 +72,19 @@ func (f *captionFlags) add(cmd *cobra.Command) {
 // config builds the caption configuration for a model of hidden size dim.
 func (f *captionFlags) config(dim int) (caption.Config, error) {
 	cfg := caption.DefaultConfig()
-	cfg.ModelMaxLength = f.maxLength
+	if f.configPath != "" || len(f.sets.sets) > 0 {
+		full, err := config.Load(f.configPath, f.sets.sets)
+		if err != nil {
+			return cfg, err
+		}
+		cfg = full.Text
+	}
+	if f.cmd == nil || f.cmd.Flags().Changed("max-length") || (f.configPath == "" && len(f.sets.sets) == 0) {
+		cfg.ModelMaxLength = f.maxLength
+	}
+	if cfg.CaptionChannels != dim && (f.configPath != "" || len(f.sets.sets) > 0) {
+		return cfg, fmt.Errorf("text.caption_channels is %d but the Gemma model's hidden size is %d", cfg.CaptionChannels, dim)
+	}
 	cfg.CaptionChannels = dim
 	switch {
 	case f.noInstruction && f.instructionFile != "":
@@ -83,8 +102,8 @@ func (f *captionFlags) config(dim int) (caption.Config, error) {
 		text := strings.TrimSuffix(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n")
 		cfg.ChiPrompt = strings.Split(text, "\n")
 	}
-	if f.maxLength < 2 {
-		return cfg, fmt.Errorf("--max-length %d: want at least 2", f.maxLength)
+	if cfg.ModelMaxLength < 2 {
+		return cfg, fmt.Errorf("--max-length %d: want at least 2", cfg.ModelMaxLength)
 	}
 	return cfg, cfg.Validate()
 }

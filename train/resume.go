@@ -98,21 +98,22 @@ func (r *Run) resume() error {
 		return fmt.Errorf("resume: %w", err)
 	}
 	diff := checkpoints.DiffConfig(c.ConfigFlat, r.opts.ConfigFlat, resumeNeutral)
-	if slices.Contains(diff, "train.max_steps") && !r.opts.AllowConfigChange {
-		if r.cfg.LRSchedule.Type != "constant" {
-			return fmt.Errorf("resume from %s: train.max_steps changed from %s to %d, but the %s learning-rate schedule is sized by it "+
-				"(every learning rate after the warmup would change); keep train.max_steps, or pass --allow-config-change to accept the new schedule",
-				path, c.ConfigFlat["train.max_steps"], r.cfg.MaxSteps, r.cfg.LRSchedule.Type)
+	why := ""
+	if slices.Contains(diff, "train.max_steps") {
+		if r.cfg.LRSchedule.Type == "constant" {
+			// A constant schedule does not depend on the run's length: extending (or shortening)
+			// the run changes nothing already computed.
+			diff = slices.DeleteFunc(diff, func(k string) bool { return k == "train.max_steps" })
+			defer r.logf("train.max_steps changed from %s to %d (the constant schedule does not depend on it)", c.ConfigFlat["train.max_steps"], r.cfg.MaxSteps)
+		} else {
+			why = fmt.Sprintf("; train.max_steps changed from %s to %d, and the %s learning-rate schedule is sized by it (every learning rate after the warmup would change)",
+				c.ConfigFlat["train.max_steps"], r.cfg.MaxSteps, r.cfg.LRSchedule.Type)
 		}
-		// A constant schedule does not depend on the run's length: extending (or shortening)
-		// the run changes nothing already computed.
-		diff = slices.DeleteFunc(diff, func(k string) bool { return k == "train.max_steps" })
-		defer r.logf("train.max_steps changed from %s to %d (the constant schedule does not depend on it)", c.ConfigFlat["train.max_steps"], r.cfg.MaxSteps)
 	}
 	if len(diff) > 0 {
 		if !r.opts.AllowConfigChange {
-			return fmt.Errorf("resume from %s: the config differs from the checkpoint's in %s (pass --allow-config-change to resume anyway)",
-				path, strings.Join(diff, ", "))
+			return fmt.Errorf("resume from %s: the config differs from the checkpoint's in %s%s (pass --allow-config-change to resume anyway)",
+				path, strings.Join(diff, ", "), why)
 		}
 		defer r.logf("resuming with a changed config (--allow-config-change): %s", strings.Join(diff, ", "))
 	}

@@ -109,8 +109,18 @@ type stepExec struct {
 }
 
 // Step runs one step. rng is the step's RNG state (StepRNG), lr the learning rate of this
-// step and step the global step before it.
+// step and step the global step before it. Every input stays valid (see StepDonating).
 func (s *Stepper) Step(trainable, frozen, buffers, optState Group, batch map[string]*tensors.Tensor, rng *tensors.Tensor, lr float64, step int64) (StepResult, error) {
+	return s.StepDonating(Donation{}, trainable, frozen, buffers, optState, batch, rng, lr, step)
+}
+
+// StepDonating is Step with the trainable weights and the optimizer state donated to the step as
+// d says (graph.DonateTensorBuffer): the backend may reuse their buffers for the new values, so
+// a step keeps one copy of them instead of two. The donated tensors are invalid afterwards,
+// whatever the outcome: the caller must hold no other reference to them and must take the
+// returned ones (a skipped step returns the old values as new tensors). The graph is compiled
+// before anything is donated, so a build error leaves the inputs intact.
+func (s *Stepper) StepDonating(d Donation, trainable, frozen, buffers, optState Group, batch map[string]*tensors.Tensor, rng *tensors.Tensor, lr float64, step int64) (StepResult, error) {
 	if len(trainable) == 0 {
 		return StepResult{}, fmt.Errorf("stepper %s: no trainable tensors", s.name)
 	}
@@ -141,6 +151,11 @@ func (s *Stepper) Step(trainable, frozen, buffers, optState Group, batch map[str
 		}
 	}
 	args = append(args, rng, tensors.FromScalar(float32(lr)), tensors.FromScalar(step))
+	if d.Trainable || d.OptState {
+		if err := s.donate(se, layout, d, args); err != nil {
+			return StepResult{}, err
+		}
+	}
 	outs, err := se.exec.Exec(args...)
 	if err != nil {
 		return StepResult{}, fmt.Errorf("stepper %s: step %d: %w", s.name, step, err)

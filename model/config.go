@@ -67,6 +67,11 @@ type Config struct {
 	// they enter a graph. Frozen networks are stored in it; trained ones too under
 	// train.precision pure, and in float32 (master weights) under train.precision mixed.
 	DType string `mapstructure:"dtype"`
+	// GradCheckpointing recomputes each transformer block in the backward passes instead of
+	// keeping its activations (Node.Checkpoint at every block input): less memory for about
+	// one more forward per gradient. It applies to the student and the teacher alike, and to
+	// the JVP's double VJP; values are unchanged (the reference trains with it on, §9).
+	GradCheckpointing bool `mapstructure:"grad_checkpointing"`
 }
 
 // Preset names.

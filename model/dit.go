@@ -120,11 +120,12 @@ func forward(cfg Config, table *paramTable, w Weights, in Inputs, featureBlocks 
 	blockOut := make(map[int]*Node, len(featureBlocks))
 	h := tok
 	for i, b := range table.blocks {
-		h = block(cfg, w, b, h, t0, y, bias, hp, wp)
+		h = block(cfg, w, b, blockInput(cfg, h), t0, y, bias, hp, wp)
 		if slices.Contains(featureBlocks, i) {
-			blockOut[i] = h
+			blockOut[i] = blockResult(cfg, h)
 		}
 	}
+	h = blockResult(cfg, h)
 	for _, id := range featureBlocks {
 		out.Features = append(out.Features, blockOut[id])
 	}

@@ -54,6 +54,12 @@ type Config struct {
 	// update is rounded back into bfloat16 weights (at lr 2e-6 most weights then never move).
 	// With a float32 or float64 model.dtype both are the same.
 	Precision string `mapstructure:"precision"`
+	// Devices is the number of devices of this machine the steps run on, data-parallel: the
+	// global batch (batch_size, which must be a multiple of it) is split over them along the
+	// batch axis, weights and optimizer states are replicated and XLA inserts the gradient
+	// all-reduce (AutoSharding). 0 means every device of the backend; 1 is the single-device
+	// step. The Go backend has one device.
+	Devices int `mapstructure:"devices"`
 }
 
 // OptimizerConfig selects and configures an optimizer.
@@ -244,6 +250,11 @@ func (c Config) Validate() error {
 	}
 	if c.NaNSkipLimit < 1 {
 		bad("nan_skip_limit", "must be >= 1, got %d", c.NaNSkipLimit)
+	}
+	if c.Devices < 0 {
+		bad("devices", "must be >= 0 (0: every device), got %d", c.Devices)
+	} else if c.Devices > 0 && c.BatchSize > 0 && c.BatchSize%c.Devices != 0 {
+		bad("batch_size", "must be a multiple of train.devices=%d, got %d", c.Devices, c.BatchSize)
 	}
 	switch c.Precision {
 	case PrecisionMixed, PrecisionPure:

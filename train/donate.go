@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -19,8 +20,9 @@ type Donation struct {
 }
 
 // donate compiles the step for the shapes of args (a no-op when it is cached), then replaces
-// the donated tensors of args by their donated buffers. args is laid out as Step builds it:
-// trainable, frozen, buffers, optimizer state, batch, then rng, lr and step.
+// the donated tensors of args by their donated buffers. args is laid out as Step builds it,
+// once per device (device-major): trainable, frozen, buffers, optimizer state, batch, then rng,
+// lr and step.
 func (s *Stepper) donate(se *stepExec, layout stepLayout, d Donation, args []any) error {
 	argShapes := make([]shapes.Shape, len(args))
 	for i, a := range args {
@@ -29,9 +31,10 @@ func (s *Stepper) donate(se *stepExec, layout stepLayout, d Donation, args []any
 	if _, err := se.exec.Compile(argShapes...); err != nil {
 		return fmt.Errorf("stepper %s: compiling the step: %w", s.name, err)
 	}
-	give := func(from, n int) error {
-		for i := from; i < from+n; i++ {
-			buf, err := graph.DonateTensorBuffer(args[i].(*tensors.Tensor), s.backend, 0)
+	numIn := layout.numInputs()
+	give := func(device, from, n int) error {
+		for i := device*numIn + from; i < device*numIn+from+n; i++ {
+			buf, err := graph.DonateTensorBuffer(args[i].(*tensors.Tensor), s.backend, compute.DeviceNum(device))
 			if err != nil {
 				return fmt.Errorf("stepper %s: donating input %d: %w", s.name, i, err)
 			}
@@ -39,15 +42,16 @@ func (s *Stepper) donate(se *stepExec, layout stepLayout, d Donation, args []any
 		}
 		return nil
 	}
-	if d.Trainable {
-		if err := give(0, len(layout.trainable)); err != nil {
-			return err
+	for device := range len(args) / numIn {
+		if d.Trainable {
+			if err := give(device, 0, len(layout.trainable)); err != nil {
+				return err
+			}
 		}
-	}
-	if d.OptState {
-		start := len(layout.trainable) + len(layout.frozen) + len(layout.buffers)
-		if err := give(start, len(layout.state)); err != nil {
-			return err
+		if d.OptState {
+			if err := give(device, len(layout.trainable)+len(layout.frozen)+len(layout.buffers), len(layout.state)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

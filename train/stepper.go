@@ -68,6 +68,7 @@ type Stepper struct {
 	loss     LossFn
 	opt      Optimizer
 	clipNorm float64
+	dp       *DataParallel // nil: one device, no mesh
 
 	mu    sync.Mutex
 	execs map[string]*stepExec
@@ -77,6 +78,13 @@ type Stepper struct {
 // still computed, reported and guarded).
 func NewStepper(backend compute.Backend, name string, loss LossFn, opt Optimizer, clipNorm float64) *Stepper {
 	return &Stepper{backend: backend, name: name, loss: loss, opt: opt, clipNorm: clipNorm, execs: map[string]*stepExec{}}
+}
+
+// WithDataParallel runs the Stepper's steps data-parallel on p's devices (see DataParallel);
+// steppers of one run share one p. Call it before the first step. It returns s.
+func (s *Stepper) WithDataParallel(p *DataParallel) *Stepper {
+	s.dp = p
+	return s
 }
 
 // Name returns the Stepper's name.
@@ -151,6 +159,15 @@ func (s *Stepper) StepDonating(d Donation, trainable, frozen, buffers, optState 
 		}
 	}
 	args = append(args, rng, tensors.FromScalar(float32(lr)), tensors.FromScalar(step))
+	hostArgs := make([]*tensors.Tensor, len(args))
+	for i, a := range args {
+		hostArgs[i] = a.(*tensors.Tensor)
+	}
+	if s.dp != nil {
+		if args, err = s.dp.distribute(layout, args); err != nil {
+			return StepResult{}, fmt.Errorf("stepper %s: %w", s.name, err)
+		}
+	}
 	if d.Trainable || d.OptState {
 		if err := s.donate(se, layout, d, args); err != nil {
 			return StepResult{}, err
@@ -159,6 +176,9 @@ func (s *Stepper) StepDonating(d Donation, trainable, frozen, buffers, optState 
 	outs, err := se.exec.Exec(args...)
 	if err != nil {
 		return StepResult{}, fmt.Errorf("stepper %s: step %d: %w", s.name, step, err)
+	}
+	if s.dp != nil {
+		outs = s.dp.collect(layout, hostArgs, outs)
 	}
 	se.mu.Lock()
 	metricNames := se.metrics
@@ -224,6 +244,9 @@ func (s *Stepper) execFor(layout stepLayout) (*stepExec, error) {
 		return nil, fmt.Errorf("stepper %s: creating its executor: %w", s.name, err)
 	}
 	se.exec = exec.WithName("Stepper:" + s.name)
+	if s.dp != nil {
+		se.exec = s.dp.configure(se.exec, layout)
+	}
 	s.execs[key] = se
 	return se, nil
 }

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/gomlx/compute"
@@ -8,6 +9,10 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
+
+// ErrDonatedStateLost marks a step that failed after its weights or optimizer state were
+// donated to it: those tensors are gone and no checkpoint can be written from them.
+var ErrDonatedStateLost = errors.New("the weights and optimizer state donated to the failed step are lost")
 
 // Donation says which inputs of a step give their device buffers to it (Stepper.StepDonating).
 // The frozen groups, the buffers and the batch are never donated: other phases, the EMA and

@@ -310,8 +310,8 @@ func (r *Run) Execute(ctx context.Context) (res Result, err error) {
 		donation := Donation{Trainable: r.owned[p.Trainable], OptState: r.owned[p.OptState]}
 		sr, err := p.Stepper.StepDonating(donation, r.groups[p.Trainable], frozen, buffers, r.groups[p.OptState], batch, rng, lr, r.c.global)
 		if err != nil {
-			if donation.Trainable || donation.OptState {
-				return res, fmt.Errorf("%w (the %s step's weights and optimizer state were donated to it: no checkpoint written, resume from the last one)", err, p.Name)
+			if errors.Is(err, ErrDonatedStateLost) {
+				return res, fmt.Errorf("%w (no checkpoint written: resume from the last one)", err)
 			}
 			return res, r.failWithCheckpoint(err)
 		}

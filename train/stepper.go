@@ -175,6 +175,9 @@ func (s *Stepper) StepDonating(d Donation, trainable, frozen, buffers, optState 
 	}
 	outs, err := se.exec.Exec(args...)
 	if err != nil {
+		if d.Trainable || d.OptState {
+			return StepResult{}, fmt.Errorf("stepper %s: step %d: %w: %w", s.name, step, ErrDonatedStateLost, err)
+		}
 		return StepResult{}, fmt.Errorf("stepper %s: step %d: %w", s.name, step, err)
 	}
 	if s.dp != nil {

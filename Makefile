@@ -15,9 +15,13 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 build:
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sprint
 
-# A static linux/amd64 binary, e.g. to carry to a GPU machine without Go.
+# A linux/amd64 binary with the XLA backend, to carry to a GPU machine without Go: go-xla
+# opens the PJRT plugin with dlopen through cgo, so this is a cgo build, dynamically linked
+# against the glibc of the build machine (2.36 here; a GPU image with a newer glibc loads it).
+# The xla backend registers itself when compute/xla is linked in (cmd/sprint/backend.go
+# imports it); GOMLX_BACKEND=xla:/abs/path/xla_cuda_plugin.so selects it at run time.
 linux-amd64:
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/sprint-linux-amd64 ./cmd/sprint
+	CGO_ENABLED=1 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/sprint-linux-amd64 ./cmd/sprint
 
 test:
 	go test -count=1 -timeout 25m ./...

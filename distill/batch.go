@@ -3,6 +3,7 @@ package distill
 import (
 	"fmt"
 
+	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 
@@ -81,13 +82,25 @@ type batchNodes struct {
 }
 
 // readBatch returns the step's batch nodes. The batch was checked by NewBatch; a missing key
-// here is a programming error.
+// here is a programming error. The latent is converted to the loss dtype (lossDType): the
+// losses, the draws, the tangent and its normalisation run in float32 whatever dtype the
+// batch is stored in (bfloat16 shards), as the reference computes them outside autocast.
 func readBatch(in train.StepInputs) batchNodes {
+	latent := mustGet(in.Batch, BatchLatent)
 	return batchNodes{
-		latent: StopGradient(mustGet(in.Batch, BatchLatent)),
+		latent: StopGradient(ConvertDType(latent, lossDType(latent.DType()))),
 		text:   mustGet(in.Batch, BatchText),
 		mask:   mustGet(in.Batch, BatchMask),
 	}
+}
+
+// lossDType is the dtype the losses compute in for a batch stored in dt: float64 stays (finite
+// difference checks), anything else is float32.
+func lossDType(dt dtypes.DType) dtypes.DType {
+	if dt == dtypes.Float64 {
+		return dt
+	}
+	return dtypes.Float32
 }
 
 // nullEmbedding returns the unconditional caption broadcast to the batch (B, L, Dc).

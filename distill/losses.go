@@ -11,10 +11,13 @@ import (
 )
 
 // modelNetworks binds the losses to the SANA TrigFlow wrapper (model.TrigFlow, reference §1).
-// Outputs are converted back to the dtype of x̂, so the losses run in the batch's dtype whatever
-// the networks' compute dtype.
+// The weights are converted to model.dtype once per graph (model.CastWeights: bfloat16 compute
+// over float32 master weights under train.precision mixed); outputs are converted back to the
+// dtype of x̂, so the losses run in float32 (float64 for float64 batches) whatever the networks'
+// compute dtype.
 func modelNetworks(mcfg model.Config) networks {
 	return networks{
+		cast: func(w map[string]*Node) map[string]*Node { return model.CastWeights(mcfg, w) },
 		student: func(w map[string]*Node, xhat, theta, text, mask, guidance *Node) (*Node, *Node) {
 			f, logvar, _ := model.TrigFlow(mcfg, model.Weights(w), xhat, theta, text, mask, guidance, nil)
 			if logvar != nil {
@@ -137,7 +140,7 @@ func FlowMatchingLoss(cfg Config, mcfg model.Config) (train.LossFn, error) {
 			drop := d.bernoulli(batch, dtype, fm.CaptionDropout)
 			text = Where(drop, nullEmbedding(in, text), text)
 		}
-		out := model.Forward(r, model.Weights(in.Trainable), model.Inputs{X: xt, T: t, Text: text, Mask: b.mask}, nil)
+		out := model.Forward(r, model.CastWeights(r, model.Weights(in.Trainable)), model.Inputs{X: xt, T: t, Text: text, Mask: b.mask}, nil)
 		loss := ReduceAllMean(Square(Sub(ConvertDType(out.V, dtype), target)))
 		return train.StepOutputs{Loss: loss, Metrics: map[string]*Node{"fm_loss": loss}}
 	}, nil

@@ -14,6 +14,17 @@ type networks struct {
 	// teacher is the teacher's F(x̂, θ, text, mask) and the output tokens (B, N, D) of the
 	// blocks listed in featureBlocks (none when featureBlocks is empty).
 	teacher func(w map[string]*Node, xhat, theta, text, mask *Node, featureBlocks []int) (f *Node, features []*Node)
+	// cast converts a network's weights to the compute dtype once per graph, where they enter
+	// it (model.CastWeights); nil leaves them as they are.
+	cast func(w map[string]*Node) map[string]*Node
+}
+
+// weights returns a network's weights as the networks read them (see networks.cast).
+func (n networks) weights(w map[string]*Node) map[string]*Node {
+	if n.cast == nil {
+		return w
+	}
+	return n.cast(w)
 }
 
 // generatorLoss builds the G-phase loss (§2, §3.4, §12):
@@ -27,8 +38,8 @@ func generatorLoss(cfg Config, ratio PhaseRatio, nets networks) train.LossFn {
 	sd := cfg.SigmaData
 	return func(g *Graph, in train.StepInputs) train.StepOutputs {
 		b := readBatch(in)
-		student := in.Trainable
-		teacher := frozen(in, TeacherGroup)
+		student := nets.weights(in.Trainable)
+		teacher := nets.weights(frozen(in, TeacherGroup))
 		x0 := MulScalar(b.latent, sd) // x0 = σd·latent (§0 notation)
 		dtype := x0.DType()
 		batch := x0.Shape().Dimensions[0]
@@ -121,8 +132,8 @@ func discriminatorLoss(cfg Config, nets networks) train.LossFn {
 	sd := cfg.SigmaData
 	return func(g *Graph, in train.StepInputs) train.StepOutputs {
 		b := readBatch(in)
-		student := frozen(in, StudentGroup)
-		teacher := frozen(in, TeacherGroup)
+		student := nets.weights(frozen(in, StudentGroup))
+		teacher := nets.weights(frozen(in, TeacherGroup))
 		heads := in.Trainable
 		x0 := MulScalar(b.latent, sd)
 		dtype := x0.DType()

@@ -112,7 +112,11 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 	var unsaved []string
 	switch kind {
 	case Teacher:
-		teacher, err := LoadTeacher(cfg, mcfg, true)
+		tmcfg, err := trainedConfig(cfg, mcfg)
+		if err != nil {
+			return nil, err
+		}
+		teacher, err := LoadTeacher(cfg, tmcfg, true)
 		if err != nil {
 			return nil, err
 		}
@@ -165,13 +169,26 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 // distillPhases initialises the student (from the teacher) and the heads, and builds the G and D
 // phases; LADD off (adv_lambda 0) leaves the D phase out.
 func distillPhases(backend compute.Backend, cfg *config.Config, mcfg model.Config, groups map[string]train.Group) ([]train.Phase, error) {
-	teacher, err := LoadTeacher(cfg, mcfg, false)
+	// The student is made from the teacher in the dtype it trains in (float32 masters under
+	// train.precision mixed); the frozen teacher is then kept in the compute dtype.
+	smcfg, err := trainedConfig(cfg, mcfg)
 	if err != nil {
 		return nil, err
 	}
-	student, err := model.StudentFromTeacher(mcfg, teacher, cfg.Train.Seed)
+	teacher, err := LoadTeacher(cfg, smcfg, false)
+	if err != nil {
+		return nil, err
+	}
+	student, err := model.StudentFromTeacher(smcfg, teacher, cfg.Train.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("initialising the student from the teacher: %w", err)
+	}
+	compute, err := mcfg.ComputeDType()
+	if err != nil {
+		return nil, fmt.Errorf("model.dtype: %w", err)
+	}
+	if teacher, err = model.ConvertParams(teacher, compute); err != nil {
+		return nil, fmt.Errorf("keeping the teacher in model.dtype: %w", err)
 	}
 	groups[distill.TeacherGroup] = train.Group(teacher)
 	groups[distill.StudentGroup] = train.Group(student)
@@ -207,6 +224,16 @@ func distillPhases(backend compute.Backend, cfg *config.Config, mcfg model.Confi
 			Repeat: cfg.Train.PhaseRatio.D})
 	}
 	return train.NewPhases(backend, cfg.Train, specs...)
+}
+
+// trainedConfig is mcfg with model.dtype set to the dtype the run keeps trained weights in
+// (train.precision: float32 masters for a bfloat16 model under mixed precision).
+func trainedConfig(cfg *config.Config, mcfg model.Config) (model.Config, error) {
+	compute, err := mcfg.ComputeDType()
+	if err != nil {
+		return mcfg, fmt.Errorf("model.dtype: %w", err)
+	}
+	return mcfg.WithDType(cfg.Train.TrainedDType(compute))
 }
 
 // LoadTeacher reads distill.teacher_weights (diffusers layout); a teacher job without weights

@@ -61,9 +61,17 @@ type Config struct {
 	GuidanceEmbedScale float64 `mapstructure:"guidance_embed_scale"`
 	// SigmaData is σd, the data standard deviation of TrigFlow (0.5).
 	SigmaData float64 `mapstructure:"sigma_data"`
-	// DType is the parameter and compute dtype: "float32", "float64" (finite-difference checks)
-	// or "bfloat16" (attention and norms are then computed in float32).
+	// DType is the dtype the networks compute in: "float32", "float64" (finite-difference
+	// checks) or "bfloat16" (the attention sums, the norms, the time sinusoid, the TrigFlow
+	// transforms and the logvar head then stay in float32). Weights are converted to it where
+	// they enter a graph. Frozen networks are stored in it; trained ones too under
+	// train.precision pure, and in float32 (master weights) under train.precision mixed.
 	DType string `mapstructure:"dtype"`
+	// GradCheckpointing recomputes each transformer block in the backward passes instead of
+	// keeping its activations (Node.Checkpoint at every block input): less memory for about
+	// one more forward per gradient. It applies to the student and the teacher alike, and to
+	// the JVP's double VJP; values are unchanged (the reference trains with it on, §9).
+	GradCheckpointing bool `mapstructure:"grad_checkpointing"`
 }
 
 // Preset names.

@@ -37,8 +37,9 @@ type Outputs struct {
 // with c_noise = T (dense time) or 1000·T. Guidance selects the role: w must hold the
 // parameters of ParamSpecs(cfg, Student) when it is given (the logvar head may be left out,
 // Logvar is then nil), of ParamSpecs(cfg, Teacher) otherwise. featureBlocks lists block indices whose outputs are returned in Features.
-// Inputs are converted to the weights' dtype; with bfloat16 weights the attention and the
-// norms run in float32.
+// The network computes in model.dtype: weights and inputs are converted to it where they are
+// read (see CastWeights); with a half compute dtype the attention, the norms, the time
+// sinusoid and the logvar head run in float32.
 func Forward(cfg Config, w Weights, in Inputs, featureBlocks []int) Outputs {
 	cfg, table := tableFor(cfg, in.Guidance)
 	return forward(cfg, table, w, in, featureBlocks)
@@ -63,8 +64,10 @@ func forward(cfg Config, table *paramTable, w Weights, in Inputs, featureBlocks 
 	if in.X == nil || in.T == nil || in.Text == nil {
 		panic(fmt.Errorf("model.Forward: X, T and Text are required"))
 	}
+	dt := cfg.mustDType()
+	stored := w
+	w = castWeights(w, dt)
 	patchW := w.get(table.patchEmbed.weight)
-	dt := patchW.DType()
 	x := toDType(in.X, dt)
 	if x.Rank() != 4 {
 		panic(fmt.Errorf("model.Forward: X must be (B, C, H, W), got %s", x.Shape()))
@@ -85,15 +88,16 @@ func forward(cfg Config, table *paramTable, w Weights, in Inputs, featureBlocks 
 	tok := patchify(x, p)                                                      // (B, N, C·p·p)
 	tok = linear(tok, Reshape(patchW, D, C*p*p), w.get(table.patchEmbed.bias)) // (B, N, D)
 
-	// Time (and guidance) embedding, adaLN-single modulation t0.
-	t := toDType(in.T, dt)
-	cNoise := t
+	// Time (and guidance) embedding, adaLN-single modulation t0. The time enters the sinusoid in
+	// full precision (outerDType), whatever the compute dtype.
+	odt := attnDType(dt)
+	cNoise := toDType(in.T, odt)
 	if !cfg.DenseTime {
-		cNoise = MulScalar(t, 1000)
+		cNoise = MulScalar(cNoise, 1000)
 	}
 	emb := timestepMLP(w, table.timeEmbedder, sinusoid(cNoise, dt))
 	if in.Guidance != nil {
-		gw := MulScalar(toDType(in.Guidance, dt), cfg.GuidanceEmbedScale)
+		gw := MulScalar(toDType(in.Guidance, odt), cfg.GuidanceEmbedScale)
 		emb = Add(emb, timestepMLP(w, *table.guidanceEmbedder, sinusoid(gw, dt)))
 	}
 	t0 := table.timeLinear.apply(w, silu(emb)) // (B, 6D)
@@ -116,11 +120,12 @@ func forward(cfg Config, table *paramTable, w Weights, in Inputs, featureBlocks 
 	blockOut := make(map[int]*Node, len(featureBlocks))
 	h := tok
 	for i, b := range table.blocks {
-		h = block(cfg, w, b, h, t0, y, bias, hp, wp)
+		h = block(cfg, w, b, blockInput(cfg, h), t0, y, bias, hp, wp)
 		if slices.Contains(featureBlocks, i) {
-			blockOut[i] = h
+			blockOut[i] = blockResult(cfg, h)
 		}
 	}
+	h = blockResult(cfg, h)
 	for _, id := range featureBlocks {
 		out.Features = append(out.Features, blockOut[id])
 	}
@@ -133,8 +138,9 @@ func forward(cfg Config, table *paramTable, w Weights, in Inputs, featureBlocks 
 	out.V = unpatchify(h, hp, wp, p, C)
 
 	if table.logvar != nil { // the student's head is optional in w
-		if lw, ok := w[table.logvar.weight.Name]; ok && lw != nil {
-			lv := linear(emb, lw, w.get(table.logvar.bias)) // (B, 1)
+		if lw, ok := stored[table.logvar.weight.Name]; ok && lw != nil {
+			// The logvar head runs in float32 (float64 for float64 models) on its stored weights.
+			lv := linear(toDType(emb, odt), toDType(lw, odt), toDType(stored.get(table.logvar.bias), odt)) // (B, 1)
 			out.Logvar = Reshape(lv, B)
 		}
 	}

@@ -15,10 +15,10 @@ import (
 //
 // For an exact flow model F = cosθ·n − sinθ·x0_n = dx̂/dθ. guidance is nil for the teacher.
 // It returns F (B, C, H, W), the student's logvar (B) (nil for the teacher) and the outputs
-// of featureBlocks.
+// of featureBlocks. F is in float32 for a half compute dtype (float64 for float64 models).
 func TrigFlow(cfg Config, w Weights, xhat, theta, text, mask, guidance *Node, featureBlocks []int) (F *Node, logvar *Node, features []*Node) {
 	cfg, table := tableFor(cfg, guidance)
-	dt := w.get(table.patchEmbed.weight).DType()
+	dt := outerDType(cfg) // the transforms keep full precision; the network converts to model.dtype
 	xFlow, t := trigflowInput(toDType(xhat, dt), toDType(theta, dt))
 	out := forward(cfg, table, w, Inputs{X: xFlow, T: t, Text: text, Mask: mask, Guidance: guidance}, featureBlocks)
 	return trigflowOutput(xFlow, t, out.V), out.Logvar, out.Features

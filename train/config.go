@@ -46,6 +46,21 @@ type Config struct {
 	PhaseRatio PhaseRatio `mapstructure:"phase_ratio"`
 	// NaNSkipLimit is how many consecutive skipped (non-finite) steps end the run with an error.
 	NaNSkipLimit int `mapstructure:"nan_skip_limit"`
+	// Precision says where the weights the run trains are kept, relative to model.dtype (the
+	// dtype the networks compute in): "mixed" keeps float32 master weights and optimizer states
+	// when model.dtype is bfloat16 (the networks then compute in bfloat16 with float32 kept for
+	// the attention sums, the norms, the logvar head, the losses, the tangent normalisation and
+	// the optimizer update, as the reference's bf16 autocast does; frozen networks are stored in
+	// bfloat16); "pure" stores every network in model.dtype, so that with bfloat16 the float32
+	// update is rounded back into bfloat16 weights (at lr 2e-6 most weights then never move).
+	// With a float32 or float64 model.dtype both are the same.
+	Precision string `mapstructure:"precision"`
+	// Devices is the number of devices of this machine the steps run on, data-parallel: the
+	// global batch (batch_size, which must be a multiple of it) is split over them along the
+	// batch axis, weights and optimizer states are replicated and XLA inserts the gradient
+	// all-reduce (AutoSharding). 0 means every device of the backend; 1 is the single-device
+	// step. The Go backend has one device.
+	Devices int `mapstructure:"devices"`
 }
 
 // OptimizerConfig selects and configures an optimizer.
@@ -149,6 +164,7 @@ func DefaultConfig() Config {
 		Seed:            42,
 		PhaseRatio:      PhaseRatio{G: 1, D: 1},
 		NaNSkipLimit:    100,
+		Precision:       PrecisionMixed,
 	}
 }
 
@@ -235,6 +251,16 @@ func (c Config) Validate() error {
 	}
 	if c.NaNSkipLimit < 1 {
 		bad("nan_skip_limit", "must be >= 1, got %d", c.NaNSkipLimit)
+	}
+	if c.Devices < 0 {
+		bad("devices", "must be >= 0 (0: every device), got %d", c.Devices)
+	} else if c.Devices > 0 && c.BatchSize > 0 && c.BatchSize%c.Devices != 0 {
+		bad("batch_size", "must be a multiple of train.devices=%d, got %d", c.Devices, c.BatchSize)
+	}
+	switch c.Precision {
+	case PrecisionMixed, PrecisionPure:
+	default:
+		bad("precision", "must be %s or %s, got %q", PrecisionMixed, PrecisionPure, c.Precision)
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))

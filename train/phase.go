@@ -58,12 +58,19 @@ func NewPhases(backend compute.Backend, cfg Config, specs ...PhaseSpec) ([]Phase
 	if onlyG {
 		cfg.PhaseRatio.D = 0
 	}
+	// One data-parallel placement for all phases (train.devices), so that a network replicated
+	// for one phase is reused by the others.
+	dp, err := NewDataParallel(backend, cfg.Devices)
+	if err != nil {
+		return nil, err
+	}
 	phases := make([]Phase, 0, len(specs))
 	for _, s := range specs {
 		p, err := NewPhase(backend, cfg, s)
 		if err != nil {
 			return nil, err
 		}
+		p.Stepper.WithDataParallel(dp)
 		phases = append(phases, p)
 	}
 	return phases, nil

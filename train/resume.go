@@ -126,6 +126,7 @@ func (r *Run) resume() error {
 			return fmt.Errorf("resume from %s: %w", path, err)
 		}
 		r.groups[name] = g
+		r.owned[name] = true
 	}
 	for _, s := range r.sections() {
 		raw, ok := c.State.Sections[s.name]

@@ -69,6 +69,7 @@ type Run struct {
 	groups      map[string]Group
 	phases      []Phase
 	c           counters
+	owned       map[string]bool // groups whose tensors the run made (step outputs, loaded, created): donated to steps
 	fingerprint string
 	unsaved     map[string]bool
 
@@ -115,7 +116,7 @@ func NewRun(ctx context.Context, opts RunOptions) (r *Run, err error) {
 	r = &Run{
 		opts: opts, cfg: cfg, phases: slices.Clone(opts.Phases), groups: map[string]Group{}, lastSaved: -1,
 		unsaved: map[string]bool{}, window: map[string]*phaseWindow{}, sinkWarned: map[int]bool{},
-		c: counters{phaseSteps: map[string]int64{}},
+		c: counters{phaseSteps: map[string]int64{}}, owned: map[string]bool{},
 	}
 	r.clock = opts.Clock
 	if r.clock == nil {
@@ -230,6 +231,7 @@ func (r *Run) initState() error {
 	for _, p := range r.phases {
 		if _, ok := r.groups[p.OptState]; !ok {
 			r.groups[p.OptState] = p.Stepper.Optimizer().InitState(r.groups[p.Trainable])
+			r.owned[p.OptState] = true
 		}
 	}
 	if r.cfg.EMA.Enabled {
@@ -320,11 +322,19 @@ func (r *Run) Execute(ctx context.Context) (res Result, err error) {
 		if p.Buffers != "" {
 			buffers = r.groups[p.Buffers]
 		}
-		sr, err := p.Stepper.Step(r.groups[p.Trainable], frozen, buffers, r.groups[p.OptState], batch, rng, lr, r.c.global)
+		// The trainable weights and the optimizer state are donated to the step once the run owns
+		// them (never the caller's initial tensors): the step's outputs replace them, skipped or not.
+		donation := Donation{Trainable: r.owned[p.Trainable], OptState: r.owned[p.OptState]}
+		sr, err := p.Stepper.StepDonating(donation, r.groups[p.Trainable], frozen, buffers, r.groups[p.OptState], batch, rng, lr, r.c.global)
 		if err != nil {
+			if errors.Is(err, ErrDonatedStateLost) {
+				return res, fmt.Errorf("%w (no checkpoint written: resume from the last one)", err)
+			}
 			return res, r.failWithCheckpoint(err)
 		}
 		r.dataPos = r.opts.Data.Position()
+		r.groups[p.Trainable], r.groups[p.OptState] = sr.Trainable, sr.OptState
+		r.owned[p.Trainable], r.owned[p.OptState] = true, true
 		if sr.Skipped {
 			r.c.skipped++
 			consecutiveSkips++
@@ -336,7 +346,6 @@ func (r *Run) Execute(ctx context.Context) (res Result, err error) {
 			continue
 		}
 		consecutiveSkips = 0
-		r.groups[p.Trainable], r.groups[p.OptState] = sr.Trainable, sr.OptState
 		if p.Buffers != "" {
 			r.groups[p.Buffers] = sr.Buffers
 		}

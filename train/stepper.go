@@ -68,6 +68,7 @@ type Stepper struct {
 	loss     LossFn
 	opt      Optimizer
 	clipNorm float64
+	dp       *DataParallel // nil: one device, no mesh
 
 	mu    sync.Mutex
 	execs map[string]*stepExec
@@ -77,6 +78,13 @@ type Stepper struct {
 // still computed, reported and guarded).
 func NewStepper(backend compute.Backend, name string, loss LossFn, opt Optimizer, clipNorm float64) *Stepper {
 	return &Stepper{backend: backend, name: name, loss: loss, opt: opt, clipNorm: clipNorm, execs: map[string]*stepExec{}}
+}
+
+// WithDataParallel runs the Stepper's steps data-parallel on p's devices (see DataParallel);
+// steppers of one run share one p. Call it before the first step. It returns s.
+func (s *Stepper) WithDataParallel(p *DataParallel) *Stepper {
+	s.dp = p
+	return s
 }
 
 // Name returns the Stepper's name.
@@ -109,8 +117,18 @@ type stepExec struct {
 }
 
 // Step runs one step. rng is the step's RNG state (StepRNG), lr the learning rate of this
-// step and step the global step before it.
+// step and step the global step before it. Every input stays valid (see StepDonating).
 func (s *Stepper) Step(trainable, frozen, buffers, optState Group, batch map[string]*tensors.Tensor, rng *tensors.Tensor, lr float64, step int64) (StepResult, error) {
+	return s.StepDonating(Donation{}, trainable, frozen, buffers, optState, batch, rng, lr, step)
+}
+
+// StepDonating is Step with the trainable weights and the optimizer state donated to the step as
+// d says (graph.DonateTensorBuffer): the backend may reuse their buffers for the new values, so
+// a step keeps one copy of them instead of two. The donated tensors are invalid afterwards,
+// whatever the outcome: the caller must hold no other reference to them and must take the
+// returned ones (a skipped step returns the old values as new tensors). The graph is compiled
+// before anything is donated, so a build error leaves the inputs intact.
+func (s *Stepper) StepDonating(d Donation, trainable, frozen, buffers, optState Group, batch map[string]*tensors.Tensor, rng *tensors.Tensor, lr float64, step int64) (StepResult, error) {
 	if len(trainable) == 0 {
 		return StepResult{}, fmt.Errorf("stepper %s: no trainable tensors", s.name)
 	}
@@ -141,9 +159,29 @@ func (s *Stepper) Step(trainable, frozen, buffers, optState Group, batch map[str
 		}
 	}
 	args = append(args, rng, tensors.FromScalar(float32(lr)), tensors.FromScalar(step))
+	hostArgs := make([]*tensors.Tensor, len(args))
+	for i, a := range args {
+		hostArgs[i] = a.(*tensors.Tensor)
+	}
+	if s.dp != nil {
+		if args, err = s.dp.distribute(layout, args); err != nil {
+			return StepResult{}, fmt.Errorf("stepper %s: %w", s.name, err)
+		}
+	}
+	if d.Trainable || d.OptState {
+		if err := s.donate(se, layout, d, args); err != nil {
+			return StepResult{}, err
+		}
+	}
 	outs, err := se.exec.Exec(args...)
 	if err != nil {
+		if d.Trainable || d.OptState {
+			return StepResult{}, fmt.Errorf("stepper %s: step %d: %w: %w", s.name, step, ErrDonatedStateLost, err)
+		}
 		return StepResult{}, fmt.Errorf("stepper %s: step %d: %w", s.name, step, err)
+	}
+	if s.dp != nil {
+		outs = s.dp.collect(layout, hostArgs, outs)
 	}
 	se.mu.Lock()
 	metricNames := se.metrics
@@ -209,6 +247,9 @@ func (s *Stepper) execFor(layout stepLayout) (*stepExec, error) {
 		return nil, fmt.Errorf("stepper %s: creating its executor: %w", s.name, err)
 	}
 	se.exec = exec.WithName("Stepper:" + s.name)
+	if s.dp != nil {
+		se.exec = s.dp.configure(se.exec, layout)
+	}
 	s.execs[key] = se
 	return se, nil
 }

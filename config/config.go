@@ -22,6 +22,9 @@ type Config struct {
 	Log     train.LogConfig   `mapstructure:"log"`
 	Eval    eval.Config       `mapstructure:"eval"`
 	Demo    shapes.DemoConfig `mapstructure:"demo"`
+
+	// Control is the ControlNet section (distill.ControlConfig).
+	Control distill.ControlConfig `mapstructure:"control"`
 }
 
 // Default returns the configuration with every key at its documented default.
@@ -34,6 +37,7 @@ func Default() Config {
 		Log:     train.DefaultLogConfig(),
 		Eval:    eval.DefaultConfig(),
 		Demo:    shapes.DefaultDemoConfig(),
+		Control: distill.DefaultControlConfig(),
 	}
 }
 

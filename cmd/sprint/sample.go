@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/spf13/cobra"
@@ -25,6 +26,7 @@ func newSampleCmd() *cobra.Command {
 		flags                                                              configFlags
 		steps                                                              int
 		guidance                                                           float64
+		ctl                                                                controlFlags // sample_control.go
 		seed                                                               uint64
 		teacher                                                            bool
 		zoom                                                               int
@@ -41,7 +43,14 @@ A student (diffusers folder with the guidance embedder) runs the sCM sampler (θ
 Prompts are embedded with the shapes dataset's text encoder (data.shapes in the config); for
 other models give --embeddings, a safetensors file with text_embedding (n, L, D), text_mask (n, L)
 and, for a teacher's CFG, null_embedding (L, D), produced by the text encoder the model was
-trained with.`,
+trained with.
+
+With --controlnet DIR (a SanaControlNetModel folder: the student's for a Sprint-ControlNet
+student, the teacher's with --teacher) and --control IMAGE_OR_LATENT every sample is
+conditioned on a control: a PNG (the shapes dataset's control map, encoded like its images)
+or a safetensors file with a tensor "control" (n, C, H, W) or (C, H, W) of control latents;
+one control serves every prompt. The wall time of sampling (graph compilation included) is
+printed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cfgPath, flags.sets)
@@ -78,7 +87,10 @@ trained with.`,
 			}
 			defer backend.Finalize()
 			var lat *tensors.Tensor
-			if teacher {
+			t0 := time.Now()
+			if ctl.controlnet != "" || ctl.control != "" {
+				lat, err = sampleWithControl(backend, cfg, mcfg, params, ctl, text, mask, null, noise, teacher, steps, guidance, seed)
+			} else if teacher {
 				lat, err = distill.SampleTeacher(backend, mcfg, params, text, mask, null, noise, distill.TeacherSampling{Steps: steps, CFGScale: guidance})
 			} else {
 				lat, err = distill.SampleStudent(backend, mcfg, params, text, mask, noise, distill.StudentSampling{Steps: steps, Guidance: guidance, Seed: int64(seed)})
@@ -86,6 +98,7 @@ trained with.`,
 			if err != nil {
 				return err
 			}
+			elapsed := time.Since(t0)
 			if latentsOut != "" {
 				if err := safetensors.WriteFile(latentsOut, map[string]*tensors.Tensor{"latents": lat}, nil); err != nil {
 					return err
@@ -103,7 +116,8 @@ trained with.`,
 			if err := grid.WritePNG(out, grid.Grid(imgs, 0)); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d samples (%d step(s)) to %s\n", n, steps, out)
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d samples (%d step(s)) to %s; sampling took %s (%.1f ms/image, compilation included)\n",
+				n, steps, out, elapsed.Round(time.Millisecond), float64(elapsed.Microseconds())/1000/float64(n))
 			return nil
 		},
 	}
@@ -121,6 +135,7 @@ trained with.`,
 	f.Uint64Var(&seed, "seed", 0, "noise seed")
 	f.IntVar(&zoom, "zoom", 4, "enlarge each sample this many times (nearest neighbour) in the grid")
 	f.BoolVar(&teacher, "teacher", false, "the weights are a teacher: sample its guided ODE")
+	ctl.add(f)
 	return cmd
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/sprint-distill/sprint/checkpoints"
 	"github.com/sprint-distill/sprint/config"
@@ -244,4 +245,31 @@ func newControlValidator(backend compute.Backend, cfg *config.Config, mcfg model
 		}
 		return v, nil
 	}), nil
+}
+
+// exportControlGroup exports a checkpoint group of a ControlNet run (ExportCheckpoint): the
+// group "controlnet" as a SanaControlNetModel folder at out, a network holding its ControlNet
+// under model.ControlNetPrefix as the network at out and its ControlNet at out + "_controlnet".
+// It reports false for other groups, which export as they are.
+func exportControlGroup(configYAML []byte, mcfg model.Config, group string, params model.Params, out, dtype string) (bool, error) {
+	net, ctrl := model.SplitControl(params)
+	if group != distill.ControlNetGroup && len(ctrl) == 0 {
+		return false, nil
+	}
+	var doc struct {
+		Control struct {
+			NumLayers int `yaml:"num_layers"`
+		} `yaml:"control"`
+	}
+	if err := yaml.Unmarshal(configYAML, &doc); err != nil || doc.Control.NumLayers < 1 {
+		return true, fmt.Errorf("the checkpoint's config has no control.num_layers for its ControlNet (%v)", err)
+	}
+	n, opts := doc.Control.NumLayers, checkpoints.ExportOptions{DType: dtype}
+	if group == distill.ControlNetGroup {
+		return true, checkpoints.ExportControlNet(out, mcfg, n, params, opts)
+	}
+	if err := checkpoints.ExportDiffusers(out, mcfg, net, opts); err != nil {
+		return true, err
+	}
+	return true, checkpoints.ExportControlNet(out+"_controlnet", mcfg, n, ctrl, opts)
 }

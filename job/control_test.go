@@ -117,6 +117,24 @@ func TestControlNetJobs(t *testing.T) {
 	if grids, _ := filepath.Glob(filepath.Join(dj.Run.Dir(), "samples", "*student_controlnet_1step.png")); len(grids) == 0 {
 		t.Fatalf("no Sprint-ControlNet validation grid in %s/samples", dj.Run.Dir())
 	}
+	// sprint checkpoint export of the control runs' groups.
+	out := filepath.Join(dir, "exported")
+	if _, err := ExportCheckpoint(dj.Run.Dir(), distill.StudentGroup, out, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkpoints.LoadControlNet(out+"_controlnet", dcfg.Model, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkpoints.LoadDiffusers(out, dcfg.Model, model.Student); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ExportCheckpoint(cj.Run.Dir(), distill.ControlNetGroup, filepath.Join(dir, "cn"), "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkpoints.LoadControlNet(filepath.Join(dir, "cn"), dcfg.Model, 2); err != nil {
+		t.Fatal(err)
+	}
+
 	dcfg.Control.TeacherWeights = ""
 	if _, err := New(ctx, b, &dcfg, Distill, Options{Console: &console, Dir: filepath.Join(dir, "x")}); err == nil || !strings.Contains(err.Error(), "control.teacher_weights") {
 		t.Errorf("distill without the teacher's ControlNet: err = %v", err)

@@ -43,6 +43,9 @@ func ExportCheckpoint(ref, group, out, dtype string, warn func(string)) (Exporte
 	if len(params) == 0 {
 		return Exported{}, fmt.Errorf("%s: no group %q in the checkpoint (it has %v; see sprint checkpoint inspect)", path, group, ck.State.Groups)
 	}
+	if ok, err := exportControlGroup(ck.ConfigYAML, mcfg, group, params, out, dtype); ok { // control.go
+		return Exported{Checkpoint: path, Tensors: len(params)}, err
+	}
 	if err := checkpoints.ExportDiffusers(out, mcfg, params, checkpoints.ExportOptions{DType: dtype}); err != nil {
 		return Exported{}, err
 	}

@@ -10,7 +10,7 @@ BIN     := bin/sprint
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test test-short bench lint demo teacher clean linux-amd64
+.PHONY: build test test-short bench lint demo demo-control teacher clean linux-amd64
 
 build:
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sprint
@@ -40,6 +40,12 @@ lint:
 # runs/demo/report.md with PNG grids and metrics.
 demo: build
 	$(BIN) demo --config configs/demo.yaml
+
+# The control demo: a ControlNet for the shipped teacher on outline maps of the shapes, a one-step
+# Sprint-ControlNet student and an unconditioned student; runs/demo_control/report.md compares
+# how often each draws the objects where the control map puts them.
+demo-control: build
+	$(BIN) demo --config configs/demo_control.yaml
 
 # Reproduce the shipped teacher (assets/teacher_shapes) from scratch.
 teacher: build

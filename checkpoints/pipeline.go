@@ -1,13 +1,10 @@
 package checkpoints
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
-	"github.com/sprint-distill/sprint/atomicfile"
 	"github.com/sprint-distill/sprint/model"
 )
 
@@ -52,6 +49,9 @@ func ExportPipeline(dir string, cfg model.Config, p model.Params, opts ExportOpt
 		PredictionType: "trigflow", SigmaData: cfg.SigmaData,
 		MaxTimesteps: model.DefaultThetaMax, IntermediateTimesteps: model.DefaultThetaMid,
 	}
+	if err := os.MkdirAll(filepath.Join(dir, "scheduler"), 0o755); err != nil {
+		return err
+	}
 	if err := writeJSON(filepath.Join(dir, "scheduler", SchedulerConfigFile), sched); err != nil {
 		return err
 	}
@@ -65,20 +65,6 @@ func ExportPipeline(dir string, cfg model.Config, p model.Params, opts ExportOpt
 		"vae":                []any{nil, nil},
 	}
 	return writeJSON(filepath.Join(dir, ModelIndexFile), index)
-}
-
-func writeJSON(path string, v any) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.Write(atomicfile.OS{}, path, func(w io.Writer) error {
-		_, err := w.Write(append(b, '\n'))
-		return err
-	})
 }
 
 // ConfigWarnings compares the config.json beside diffusers weights with the weights themselves

@@ -25,6 +25,9 @@ type Config struct {
 	Eval    eval.Config       `mapstructure:"eval"`
 	Demo    shapes.DemoConfig `mapstructure:"demo"`
 	Text    caption.Config    `mapstructure:"text"`
+
+	// Control is the ControlNet section (distill.ControlConfig).
+	Control distill.ControlConfig `mapstructure:"control"`
 }
 
 // Default returns the configuration with every key at its documented default.
@@ -38,6 +41,7 @@ func Default() Config {
 		Eval:    eval.DefaultConfig(),
 		Demo:    shapes.DefaultDemoConfig(),
 		Text:    caption.DefaultConfig(),
+		Control: distill.DefaultControlConfig(),
 	}
 }
 

@@ -21,6 +21,8 @@ type Batch struct {
 	TextEmbedding *tensors.Tensor
 	// TextMask is (B, L) float32: 1 for tokens, 0 for padding.
 	TextMask *tensors.Tensor
+	// Control is (B, C, H, W) in the latent's dtype when the shards have control latents, else nil.
+	Control *tensors.Tensor
 	// Prompts, Keys, Categories and Meta are per row ("" where a value is null).
 	Prompts, Keys, Categories, Meta []string
 	// Widths and Heights are per row (0 where null).
@@ -232,8 +234,11 @@ func (r *Reader) buildBatch(ctx context.Context, j *job) (*Batch, error) {
 	sort.Slice(slots, func(a, b int) bool { return j.rows[slots[a]] < j.rows[slots[b]] })
 
 	latentSize, textSize := c*h*w, l*d
+	if r.text.Control {
+		b.Control = tensors.FromShape(shapes.Make(r.opts.LatentDType, n, c, h, w))
+	}
 	var fillErr error
-	fill := func(latFlat, textFlat any, maskFlat []float32) {
+	fill := func(latFlat, textFlat any, maskFlat []float32, ctlFlat any) {
 		var gr *group
 		var gKey groupKey
 		defer func() {
@@ -290,6 +295,17 @@ func (r *Reader) buildBatch(ctx context.Context, j *job) (*Batch, error) {
 					bad, describeElem(raw.text, s.Layout.TextDType, bad))
 				return
 			}
+			if ctlFlat != nil {
+				if bad, err = decodeInto(ctlFlat, slot*latentSize, raw.control, s.Layout.LatentDType); err != nil {
+					fillErr = err
+					return
+				}
+				if bad >= 0 {
+					fillErr = gr.rowError(i, raw.key, "control element %d is %s, want finite values",
+						bad, describeElem(raw.control, s.Layout.LatentDType, bad))
+					return
+				}
+			}
 			m := maskFlat[slot*l : (slot+1)*l]
 			for k, v := range raw.mask {
 				m[k] = float32(v)
@@ -299,17 +315,21 @@ func (r *Reader) buildBatch(ctx context.Context, j *job) (*Batch, error) {
 			b.Rows[slot] = RowRef{Shard: s.Path, Row: row}
 		}
 	}
-	var textErr, maskErr error
+	var textErr, maskErr, ctlErr error
 	latErr := b.Latent.MutableFlatData(func(latFlat any) {
 		textErr = b.TextEmbedding.MutableFlatData(func(textFlat any) {
 			maskErr = tensors.MutableFlatData(b.TextMask, func(maskFlat []float32) {
-				fill(latFlat, textFlat, maskFlat)
+				if b.Control == nil {
+					fill(latFlat, textFlat, maskFlat, nil)
+					return
+				}
+				ctlErr = b.Control.MutableFlatData(func(ctlFlat any) { fill(latFlat, textFlat, maskFlat, ctlFlat) })
 			})
 		})
 	})
 	err := fillErr
 	if err == nil {
-		err = errors.Join(latErr, textErr, maskErr)
+		err = errors.Join(latErr, textErr, maskErr, ctlErr)
 	}
 	if err != nil {
 		return nil, err

@@ -65,6 +65,9 @@ type ShapesConfig struct {
 	Compression string `mapstructure:"compression"`
 	// Overwrite replaces existing shapes shards in the output directory instead of failing.
 	Overwrite bool `mapstructure:"overwrite"`
+	// Control adds a control latent to every row for ControlNet training: "" (none) or "outline"
+	// (the latent of the scene's object outlines in white on black, see data.ControlImage).
+	Control string `mapstructure:"control"`
 }
 
 // DefaultShapesConfig is the shapes dataset of the CPU demo: 10000 32x32 images with one to three shapes,
@@ -236,6 +239,9 @@ func (s ShapesConfig) validate(prefix string) error {
 	}
 	if _, err := ParseDType(s.LatentDType); err != nil {
 		add("latent_dtype", "%q: want float32, float16 or bfloat16", s.LatentDType)
+	}
+	if s.Control != "" && s.Control != ShapesControlOutline {
+		add("control", "%q: want \"\" (none) or %q", s.Control, ShapesControlOutline)
 	}
 	wo := WriterOptions{Format: format, Compression: s.Compression}
 	if format != "" {

@@ -20,6 +20,8 @@
 //	category        utf8, optional, nullable          free label (shapes: "objects:<n>")
 //	width, height   int32 or int64, optional, null.   pixel size of the source image
 //	meta            utf8, optional, nullable          free JSON (shapes: the Scene ground truth)
+//	control         binary, optional                  control latent of a ControlNet dataset: like latent
+//	                                                  (dtype, C,H,W); all shards or none (control.go)
 //
 // Tensor dtypes and shapes are in the schema-level metadata (key: value):
 //

@@ -251,6 +251,10 @@ func (r *Reader) index() error {
 			return fmt.Errorf("shard %s: text_embedding %s%v differs from shard %s's %s%v", s.Path,
 				DTypeName(l.TextDType), l.TextShape[:], first.Path, DTypeName(r.text.TextDType), r.text.TextShape[:])
 		}
+		if l.Control != r.text.Control {
+			return fmt.Errorf("shard %s: %s, but shard %s %s: a dataset's shards all have control latents or none",
+				s.Path, l.controlPhrase(), first.Path, r.text.controlPhrase())
+		}
 		if l.LatentDType != r.text.LatentDType {
 			return fmt.Errorf("shard %s: latent dtype %s differs from shard %s's %s", s.Path,
 				DTypeName(l.LatentDType), first.Path, DTypeName(r.text.LatentDType))

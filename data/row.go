@@ -27,6 +27,9 @@ type Row struct {
 	Width, Height int
 	// Meta is optional free-form JSON ("" = null); the shapes dataset keeps its Scene here.
 	Meta string
+	// Control is the optional control latent, C*H*W values laid out like Latent (nil: none).
+	// Within one dataset every row has one or none (control.go).
+	Control []float32
 }
 
 // check validates a row to be written with the given latent/text shapes.
@@ -63,6 +66,9 @@ func (r *Row) check() error {
 		if m != 0 && m != 1 {
 			return fmt.Errorf("key %q: text_mask element %d is %v, want 0 or 1", r.Key, i, m)
 		}
+	}
+	if err := r.checkControl(); err != nil {
+		return err
 	}
 	if r.Width < 0 || r.Height < 0 {
 		return fmt.Errorf("key %q: width/height %dx%d must be >= 0", r.Key, r.Width, r.Height)

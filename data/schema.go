@@ -25,6 +25,8 @@ const (
 	ColWidth         = "width"
 	ColHeight        = "height"
 	ColMeta          = "meta"
+	// ColControl is the optional control latent of a ControlNet dataset (control.go).
+	ColControl = "control"
 )
 
 // Keys of the schema-level metadata of a shard. See the package documentation.
@@ -125,6 +127,9 @@ type Layout struct {
 	TextDType   dtypes.DType
 	// TextShape is (L, D): L tokens of D features.
 	TextShape [2]int
+	// Control says that every row has a control latent (column "control"), stored like the
+	// latent: the same dtype and shape (see control.go).
+	Control bool
 }
 
 // LatentBytes is the stored size in bytes of one row's latent.
@@ -135,8 +140,10 @@ func (l Layout) LatentBytes() int {
 // TextBytes is the stored size in bytes of one row's text embedding.
 func (l Layout) TextBytes() int { return l.TextShape[0] * l.TextShape[1] * l.TextDType.Size() }
 
-// RowBytes is the stored tensor payload of one row (latent, text embedding and mask).
-func (l Layout) RowBytes() int { return l.LatentBytes() + l.TextBytes() + l.TextShape[0] }
+// RowBytes is the stored tensor payload of one row (latent, text embedding, mask and control).
+func (l Layout) RowBytes() int {
+	return l.LatentBytes() + l.TextBytes() + l.TextShape[0] + l.ControlBytes()
+}
 
 // Validate checks dtypes and dimensions.
 func (l Layout) Validate() error {
@@ -161,8 +168,8 @@ func (l Layout) Validate() error {
 
 // String is a compact description such as "latent float32[12 16 16] text float32[16 32]".
 func (l Layout) String() string {
-	return fmt.Sprintf("latent %s%v text %s%v", DTypeName(l.LatentDType), l.LatentShape[:],
-		DTypeName(l.TextDType), l.TextShape[:])
+	return fmt.Sprintf("latent %s%v text %s%v%s", DTypeName(l.LatentDType), l.LatentShape[:],
+		DTypeName(l.TextDType), l.TextShape[:], l.controlString())
 }
 
 // metadata returns the schema-level metadata describing l (without the group size).
@@ -260,7 +267,7 @@ func parseInts(s string) ([]int, error) {
 // arrowSchema is the schema this package writes for a Layout.
 func arrowSchema(l Layout, groupRows int, extra map[string]string) *arrow.Schema {
 	md := l.metadata(groupRows, extra)
-	return arrow.NewSchema([]arrow.Field{
+	return arrow.NewSchema(withControlField(l, []arrow.Field{
 		{Name: ColKey, Type: arrow.BinaryTypes.String},
 		{Name: ColPrompt, Type: arrow.BinaryTypes.String},
 		{Name: ColLatent, Type: arrow.BinaryTypes.Binary},
@@ -270,7 +277,7 @@ func arrowSchema(l Layout, groupRows int, extra map[string]string) *arrow.Schema
 		{Name: ColWidth, Type: arrow.PrimitiveTypes.Int32, Nullable: true},
 		{Name: ColHeight, Type: arrow.PrimitiveTypes.Int32, Nullable: true},
 		{Name: ColMeta, Type: arrow.BinaryTypes.String, Nullable: true},
-	}, &md)
+	}), &md)
 }
 
 // columnKind classifies what arrow types a column accepts on read.
@@ -298,6 +305,7 @@ var columnSpecs = []columnSpec{
 	{ColWidth, kindInt, false},
 	{ColHeight, kindInt, false},
 	{ColMeta, kindString, false},
+	{ColControl, kindBinary, false},
 }
 
 func (k columnKind) accepts(dt arrow.DataType) bool {
@@ -344,7 +352,7 @@ func checkSchema(s *arrow.Schema, l Layout) ([]int, error) {
 			return nil, fmt.Errorf("schema: column %q has type %s, want %s", spec.name, f.Type, spec.kind)
 		}
 		if fsb, ok := f.Type.(*arrow.FixedSizeBinaryType); ok {
-			want := map[string]int{ColLatent: l.LatentBytes(), ColTextEmbedding: l.TextBytes(), ColTextMask: l.TextShape[0]}[spec.name]
+			want := map[string]int{ColLatent: l.LatentBytes(), ColTextEmbedding: l.TextBytes(), ColTextMask: l.TextShape[0], ColControl: l.LatentBytes()}[spec.name]
 			if fsb.ByteWidth != want {
 				return nil, fmt.Errorf("schema: column %q is fixed_size_binary[%d], want %d bytes for %s",
 					spec.name, fsb.ByteWidth, want, l)

@@ -9,8 +9,8 @@ import (
 )
 
 // ShapesRow builds row index of the shapes dataset: key, caption, latent (EncodeLatent of the rendered
-// image), the caption's text embedding and mask, category "objects:<n>", width and height, and the Scene
-// as JSON in Meta. enc must be cfg.TextEncoder() (passed in so that it is built once).
+// image), the caption's text embedding and mask, category "objects:<n>", width and height, the Scene
+// as JSON in Meta and, with cfg.Control "outline", the control latent (ShapesControlLatent). enc must be cfg.TextEncoder() (passed in so that it is built once).
 func ShapesRow(cfg ShapesConfig, enc *TextEncoder, index int) (*Row, error) {
 	s, err := RenderShapes(cfg, index)
 	if err != nil {
@@ -21,13 +21,20 @@ func ShapesRow(cfg ShapesConfig, enc *TextEncoder, index int) (*Row, error) {
 		return nil, fmt.Errorf("shapes sample %d: %w", index, err)
 	}
 	emb, mask := enc.EncodeFlat(s.Prompt)
+	var control []float32
+	if cfg.Control == ShapesControlOutline {
+		if control, _, err = ShapesControlLatent(s.Scene, cfg.Patch); err != nil {
+			return nil, fmt.Errorf("shapes sample %d: control: %w", index, err)
+		}
+	}
 	return &Row{
 		Key: s.Key, Prompt: s.Prompt,
 		Latent: lat, LatentShape: shape,
 		TextEmbedding: emb, TextShape: [2]int{enc.MaxTokens, enc.Dim}, TextMask: mask,
 		Category: fmt.Sprintf("objects:%d", len(s.Scene.Objects)),
 		Width:    cfg.ImageSize, Height: cfg.ImageSize,
-		Meta: s.Scene.JSON(),
+		Meta:    s.Scene.JSON(),
+		Control: control,
 	}, nil
 }
 

@@ -32,6 +32,7 @@ const (
 	ciWidth
 	ciHeight
 	ciMeta
+	ciControl
 )
 
 var (
@@ -164,6 +165,7 @@ func scanShardInner(path string, want Format) (s *shard, err error) {
 	if s.cols, err = checkSchema(schema, s.Layout); err != nil {
 		return nil, err
 	}
+	s.Layout.Control = s.cols[ciControl] >= 0
 	return s, nil
 }
 
@@ -372,7 +374,7 @@ func (g *group) unref() {
 	}
 }
 
-var ciNames = [...]string{ColKey, ColPrompt, ColLatent, ColTextEmbedding, ColTextMask, ColCategory, ColWidth, ColHeight, ColMeta}
+var ciNames = [...]string{ColKey, ColPrompt, ColLatent, ColTextEmbedding, ColTextMask, ColCategory, ColWidth, ColHeight, ColMeta, ColControl}
 
 // readGroup decodes group g of s.
 func (h *shardHandle) readGroup(ctx context.Context, s *shard, g int) (*group, error) {
@@ -448,6 +450,7 @@ func (h *shardHandle) readGroup(ctx context.Context, s *shard, g int) (*group, e
 type rawRow struct {
 	key, prompt, category, meta string
 	latent, text, mask          []byte
+	control                     []byte // nil unless the shard has control latents
 	width, height               int
 }
 
@@ -485,6 +488,11 @@ func (g *group) raw(i int) (rawRow, error) {
 			return r, g.rowError(i, r.key, "text_mask element %d is %d, want 0 or 1", j, m)
 		}
 	}
+	if l.Control {
+		if err := g.checkBytes(i, r.key, ciControl, &r.control, l.ControlBytes()); err != nil {
+			return r, err
+		}
+	}
 	r.category, _ = g.cols[ciCategory].stringAt(i)
 	r.meta, _ = g.cols[ciMeta].stringAt(i)
 	// Arrow strings alias the group's buffers, which are recycled after unref.
@@ -505,7 +513,7 @@ func (g *group) checkBytes(i int, key string, ci int, dst *[]byte, want int) err
 	l := g.shard.Layout
 	var desc string
 	switch ci {
-	case ciLatent:
+	case ciLatent, ciControl:
 		desc = fmt.Sprintf("%s %v", DTypeName(l.LatentDType), l.LatentShape[:])
 	case ciText:
 		desc = fmt.Sprintf("%s %v", DTypeName(l.TextDType), l.TextShape[:])
@@ -540,6 +548,12 @@ func (g *group) row(i int) (*Row, error) {
 	}
 	for j, m := range r.mask {
 		out.TextMask[j] = float32(m)
+	}
+	if l.Control {
+		out.Control = make([]float32, len(out.Latent))
+		if j := decodeToFloat32(out.Control, r.control, l.LatentDType); j >= 0 {
+			return nil, g.rowError(i, r.key, "control element %d is %v, want finite values", j, out.Control[j])
+		}
 	}
 	return out, nil
 }

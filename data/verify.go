@@ -104,6 +104,8 @@ type Stats struct {
 	Tokens, PromptChars ValueStats
 	EmptyPrompts        int
 	Categories          map[string]int
+	// Control is over all control-latent elements (Count 0 when the rows have none).
+	Control ValueStats
 }
 
 // StatsCollector accumulates Stats; it is not safe for concurrent use.
@@ -114,12 +116,14 @@ type StatsCollector struct {
 	tokens, chars         accumulator
 	empty                 int
 	categories            map[string]int
+	control               accumulator
 }
 
 // Add accounts for one row.
 func (c *StatsCollector) Add(r *Row) {
 	c.rows++
 	c.latent.addFloat32(r.Latent)
+	c.control.addFloat32(r.Control)
 	c.text.addFloat32(r.TextEmbedding)
 	ch := r.LatentShape[0]
 	per := r.LatentShape[1] * r.LatentShape[2]
@@ -156,6 +160,7 @@ func (c *StatsCollector) Add(r *Row) {
 func (c *StatsCollector) Merge(o *StatsCollector) {
 	c.rows += o.rows
 	c.latent.merge(&o.latent)
+	c.control.merge(&o.control)
 	c.text.merge(&o.text)
 	c.textTok.merge(&o.textTok)
 	for len(c.channels) < len(o.channels) {
@@ -178,7 +183,8 @@ func (c *StatsCollector) Merge(o *StatsCollector) {
 // Stats returns the summary so far.
 func (c *StatsCollector) Stats() Stats {
 	s := Stats{Rows: c.rows, Latent: c.latent.stats(), TextEmbedding: c.text.stats(), TextTokens: c.textTok.stats(),
-		Tokens: c.tokens.stats(), PromptChars: c.chars.stats(), EmptyPrompts: c.empty, Categories: map[string]int{}}
+		Tokens: c.tokens.stats(), PromptChars: c.chars.stats(), EmptyPrompts: c.empty, Categories: map[string]int{},
+		Control: c.control.stats()}
 	for k := range c.channels {
 		s.LatentChannels = append(s.LatentChannels, c.channels[k].stats())
 	}

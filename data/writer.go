@@ -127,6 +127,7 @@ type Writer struct {
 	order    [][3]int // open shapes in creation order, for a deterministic Close
 	text     [2]int
 	haveText bool
+	control  bool // the dataset's rows have control latents (fixed by the first row)
 	seq      int
 	shards   []ShardInfo
 	err      error
@@ -174,7 +175,9 @@ func (w *Writer) Write(row *Row) error {
 		return fmt.Errorf("data writer: row %w", err)
 	}
 	if !w.haveText {
-		w.text, w.haveText = row.TextShape, true
+		w.text, w.haveText, w.control = row.TextShape, true, row.Control != nil
+	} else if (row.Control != nil) != w.control {
+		return fmt.Errorf("data writer: row key %q: %s", row.Key, controlMismatch(w.control))
 	} else if row.TextShape != w.text {
 		return fmt.Errorf("data writer: row key %q: text_embedding shape %v differs from the dataset's %v",
 			row.Key, row.TextShape, w.text)
@@ -182,7 +185,7 @@ func (w *Writer) Write(row *Row) error {
 	sw := w.open[row.LatentShape]
 	if sw == nil {
 		layout := Layout{LatentDType: w.opts.LatentDType, LatentShape: row.LatentShape,
-			TextDType: w.opts.TextDType, TextShape: row.TextShape}
+			TextDType: w.opts.TextDType, TextShape: row.TextShape, Control: w.control}
 		var err error
 		sw, err = newShardWriter(filepath.Join(w.dir, fmt.Sprintf("%s-%05d%s", w.opts.Prefix, w.seq, w.opts.Format.Ext())),
 			layout, &w.opts)
@@ -313,6 +316,7 @@ func newShardWriter(path string, layout Layout, opts *WriterOptions) (*shardWrit
 			parquet.WithStatsFor(ColLatent, false),
 			parquet.WithStatsFor(ColTextEmbedding, false),
 			parquet.WithStatsFor(ColTextMask, false),
+			parquet.WithStatsFor(ColControl, false),
 			parquet.WithMaxRowGroupLength(int64(groupRows)),
 			parquet.WithCreatedBy("sprint data"),
 			parquet.WithAllocator(mem),
@@ -357,6 +361,10 @@ func (sw *shardWriter) append(r *Row, scratch *[]byte) error {
 	appendOptInt(b.Field(6).(*array.Int32Builder), r.Width)
 	appendOptInt(b.Field(7).(*array.Int32Builder), r.Height)
 	appendOptString(b.Field(8).(*array.StringBuilder), r.Meta)
+	if sw.layout.Control {
+		*scratch = encodeFloat32((*scratch)[:0], r.Control, sw.layout.LatentDType)
+		b.Field(9).(*array.BinaryBuilder).Append(*scratch)
+	}
 	sw.inGroup++
 	sw.rows++
 	sw.bytes += int64(sw.layout.RowBytes() + len(r.Key) + len(r.Prompt) + len(r.Category) + len(r.Meta) + 8)

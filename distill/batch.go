@@ -36,6 +36,8 @@ type Batch struct {
 	// Null is the unconditional caption (1, L, Dc) or (L, Dc), or nil when no loss needs it (no CFG, no
 	// caption dropout). It is the only way the null caption reaches the losses.
 	Null *tensors.Tensor
+	// Control is the control latent (B, C, H, W) of a ControlNet job, nil otherwise (see WithControl).
+	Control *tensors.Tensor
 }
 
 // NewBatch checks the shapes of one step's tensors and returns them as a Batch. null may be
@@ -72,6 +74,9 @@ func (b Batch) Tensors() map[string]*tensors.Tensor {
 	out := map[string]*tensors.Tensor{BatchLatent: b.Latent, BatchText: b.Text, BatchMask: b.Mask}
 	if b.Null != nil {
 		out[NullEmbedding] = b.Null
+	}
+	if b.Control != nil {
+		out[BatchControl] = b.Control
 	}
 	return out
 }

@@ -15,6 +15,9 @@
 //   - steps.go: the G and D phase losses; losses.go: their public constructors and the teacher's
 //     flow-matching objective; batch.go: the typed Batch; groups.go: the tensor groups.
 //   - sample.go: the 1/2/4-step student sampler and the teacher's ODE sampler.
+//   - control.go, control_sample.go, control_config.go: Sprint-ControlNet, the `control:` section,
+//     the teacher's ControlNet trained by flow matching, the student with its ControlNet distilled
+//     by the same sCM + LADD losses (control latents held fixed), and the samplers with ControlNets.
 //
 // In more detail:
 //

@@ -45,6 +45,9 @@ func ExportCheckpoint(ref, group, out, dtype string, pipeline bool, warn func(st
 	if len(params) == 0 {
 		return Exported{}, fmt.Errorf("%s: no group %q in the checkpoint (it has %v; see sprint checkpoint inspect)", path, group, ck.State.Groups)
 	}
+	if ok, err := exportControlGroup(ck.ConfigYAML, mcfg, group, params, out, dtype); ok { // control.go
+		return Exported{Checkpoint: path, Tensors: len(params)}, err
+	}
 	export := checkpoints.ExportDiffusers
 	if pipeline {
 		export = checkpoints.ExportPipeline

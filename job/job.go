@@ -103,15 +103,25 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 	if err != nil && (kind == Teacher || cfg.Distill.UsesCFG()) {
 		return nil, err
 	}
+	if cfg.Control.Enabled {
+		if err := checkControlData(cfg, mcfg, j.reader); err != nil {
+			return nil, err
+		}
+	}
 	if j.src, err = newSource(ctx, j.reader, null); err != nil {
 		return nil, err
 	}
+	j.src.control = cfg.Control.Enabled
 
 	groups := map[string]train.Group{}
 	var phases []train.Phase
 	var unsaved []string
-	switch kind {
-	case Teacher:
+	switch {
+	case cfg.Control.Enabled: // control.go
+		if phases, unsaved, err = controlPhases(backend, cfg, mcfg, kind, groups); err != nil {
+			return nil, err
+		}
+	case kind == Teacher:
 		tmcfg, err := trainedConfig(cfg, mcfg)
 		if err != nil {
 			return nil, err
@@ -129,7 +139,7 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 			Name: "teacher", Loss: loss, Trainable: distill.TeacherGroup, Repeat: 1, Generator: true}); err != nil {
 			return nil, err
 		}
-	case Distill:
+	case kind == Distill:
 		if phases, err = distillPhases(backend, cfg, mcfg, groups); err != nil {
 			return nil, err
 		}
@@ -401,6 +411,9 @@ func (j *Job) Execute(ctx context.Context) (train.Result, error) {
 	if err != nil || res.Outcome != train.OutcomeCompleted {
 		return res, err
 	}
+	if j.Config.Control.Enabled {
+		return res, j.exportControl()
+	}
 	group := j.trainedGroup()
 	params := model.Params(j.Run.Groups()[group])
 	if err := checkpoints.ExportDiffusers(j.ExportDir(), j.model, params, checkpoints.ExportOptions{}); err != nil {
@@ -416,6 +429,9 @@ func (j *Job) ExportDir() string {
 
 // trainedGroup is the network the job trains: the teacher or the student.
 func (j *Job) trainedGroup() string {
+	if j.Kind == Teacher && j.Config.Control.Enabled {
+		return distill.ControlNetGroup // exported to ControlNetExport, the same name
+	}
 	if j.Kind == Teacher {
 		return distill.TeacherGroup
 	}

@@ -19,6 +19,8 @@ type source struct {
 	it     *data.Iterator
 	pos    data.Position
 	null   *tensors.Tensor // (1, L, D)
+	// control adds the batches' control latents (a ControlNet job, control.go).
+	control bool
 }
 
 func newSource(ctx context.Context, reader *data.Reader, null *tensors.Tensor) (*source, error) {
@@ -51,6 +53,11 @@ func (s *source) Next() (map[string]*tensors.Tensor, error) {
 	batch, err := distill.NewBatch(b.Latent, b.TextEmbedding, b.TextMask, s.null)
 	if err != nil {
 		return nil, fmt.Errorf("data reader at epoch %d batch %d: %w", s.pos.Epoch, s.pos.Index, err)
+	}
+	if s.control {
+		if batch, err = batch.WithControl(b.Control); err != nil {
+			return nil, fmt.Errorf("data reader at epoch %d batch %d: %w", s.pos.Epoch, s.pos.Index, err)
+		}
 	}
 	s.pos = b.Next
 	return batch.Tensors(), nil

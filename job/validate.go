@@ -99,6 +99,9 @@ func GuidanceScale(d distill.Config) float64 {
 // at 1 and 2 steps for a distillation, the teacher at TeacherValidationSteps for teacher training.
 // On the shapes dataset it also logs the exact-detector accuracy of those images.
 func newValidator(backend compute.Backend, cfg *config.Config, mcfg model.Config, kind Kind, r *data.Reader, null *tensors.Tensor) (train.Validator, error) {
+	if cfg.Control.Enabled {
+		return newControlValidator(backend, cfg, mcfg, kind, r, null) // control.go
+	}
 	prompts, latentShape, err := DatasetPrompts(context.Background(), r, ValidationPrompts)
 	if err != nil {
 		return nil, err

@@ -16,6 +16,9 @@ type Inputs struct {
 	Text     *Node // (B, L, Dc) text-encoder hidden states
 	Mask     *Node // (B, L) 1 for real tokens, 0 for padding (nil: all real)
 	Guidance *Node // (B) raw guidance scale w for the student (scaled by guidance_embed_scale inside); nil for the teacher
+
+	// Control is a ControlNet with its control latent (controlnet.go); nil: the plain network.
+	Control *Control
 }
 
 // Outputs are the flow-matching network's outputs.
@@ -34,7 +37,8 @@ type Outputs struct {
 //	  x += g1 · LinAttn(LN(x)·(1+sc1) + sh1) ; x += CrossAttn(x, y, Mask) ; x += g2 · MixFFN(LN(x)·(1+sc2) + sh2)
 //	V = Unpatchify(Linear(LN(x)·(1+scale) + shift)), (shift, scale) = table₂ + e
 //
-// with c_noise = T (dense time) or 1000·T. Guidance selects the role: w must hold the
+// with c_noise = T (dense time) or 1000·T. With in.Control, a ControlNet's residuals are added
+// to h after blocks 1 … N (controlnet.go); without, nothing else changes. Guidance selects the role: w must hold the
 // parameters of ParamSpecs(cfg, Student) when it is given (the logvar head may be left out,
 // Logvar is then nil), of ParamSpecs(cfg, Teacher) otherwise. featureBlocks lists block indices whose outputs are returned in Features.
 // The network computes in model.dtype: weights and inputs are converted to it where they are
@@ -116,11 +120,19 @@ func forward(cfg Config, table *paramTable, w Weights, in Inputs, featureBlocks 
 		bias = Reshape(bias, B, 1, 1, m.Shape().Dimensions[1])
 	}
 
+	var residuals []*Node // ControlNet residuals r_0 … r_{N−1} (controlnet.go)
+	if in.Control != nil {
+		residuals = controlResiduals(cfg, in.Control, x, in.T, in.Text, in.Mask, hp, wp)
+	}
+
 	out := Outputs{TimeEmbedding: emb}
 	blockOut := make(map[int]*Node, len(featureBlocks))
 	h := tok
 	for i, b := range table.blocks {
 		h = block(cfg, w, b, blockInput(cfg, h), t0, y, bias, hp, wp)
+		if i >= 1 && i <= len(residuals) { // diffusers: h += controlnet_block_samples[i−1] after block i
+			h = Add(h, residuals[i-1])
+		}
 		if slices.Contains(featureBlocks, i) {
 			blockOut[i] = blockResult(cfg, h)
 		}

@@ -47,6 +47,14 @@
 // which for an exact flow model is the PF-ODE field dx̂/dθ. The sampler (§7) denoises with
 // x̂0 = cosθ·x − sinθ·σd·F (DenoiseStep) over the θ list of Schedule.
 //
+// # ControlNet
+//
+// controlnet.go is SANA's ControlNet in diffusers' SanaControlNetModel layout: its own patch,
+// time and caption embeddings and copies of the first N blocks read PatchEmbed(X) +
+// input_block(PatchEmbed(control)); zero-initialised controlnet_blocks turn their outputs into
+// residuals that Forward (Inputs.Control) adds after blocks 1 … N; TrigFlowControl is TrigFlow
+// with it. Its own parameter table follows the design above (ControlParamSpecs).
+//
 // This package holds no losses, loops or files: the sCM/LADD algorithm lives in distill, the
 // run in train, and safetensors and diffusers folders in checkpoints.
 package model

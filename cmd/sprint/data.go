@@ -236,6 +236,9 @@ func inspect(ctx context.Context, w io.Writer, r *data.Reader, sample, show int,
 	for c, cs := range st.LatentChannels {
 		fmt.Fprintf(w, "    channel %-3d     %s\n", c, cs)
 	}
+	if st.Control.Count > 0 {
+		fmt.Fprintf(w, "  control           %s\n", st.Control)
+	}
 	fmt.Fprintf(w, "  text_embedding    %s\n", st.TextEmbedding)
 	fmt.Fprintf(w, "    tokens only     %s\n", st.TextTokens)
 	fmt.Fprintf(w, "  tokens per row    %s\n", st.Tokens)
@@ -373,6 +376,9 @@ prompts, duplicate keys. It lists the problems (file and row) and exits with sta
 				fmt.Fprintf(w, "  latent %v: %d rows\n", b.LatentShape[:], b.Rows)
 			}
 			fmt.Fprintf(w, "latent          %s\n", rep.Stats.Latent)
+			if rep.Stats.Control.Count > 0 {
+				fmt.Fprintf(w, "control         %s\n", rep.Stats.Control)
+			}
 			fmt.Fprintf(w, "text_embedding  %s\n", rep.Stats.TextEmbedding)
 			fmt.Fprintf(w, "tokens per row  %s\n", rep.Stats.Tokens)
 			if rep.OK() {

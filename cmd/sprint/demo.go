@@ -25,7 +25,12 @@ func newDemoCmd() *cobra.Command {
 for each variant in demo.variants (sCM+LADD, sCM only, LADD only), samples the teacher at
 1/2/4/20 steps and every student at 1/2/4 steps from the same held-out prompts and noise, and
 writes <demo.dir>/report.md with PNG grids and a table of Fréchet distances and compositional
-accuracies (an exact detector of the rendered shapes, scored like GenEval).`,
+accuracies (an exact detector of the rendered shapes, scored like GenEval).
+
+With control.enabled (configs/demo_control.yaml, make demo-control) it runs the control demo
+instead: a ControlNet for the teacher trained on outline maps of the shapes, a one-step
+Sprint-ControlNet student and an unconditioned student, scored by how often each draws the
+objects where the control map puts them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cfgPath, flags.sets)
@@ -39,6 +44,18 @@ accuracies (an exact detector of the rendered shapes, scored like GenEval).`,
 				return err
 			}
 			defer backend.Finalize()
+			if cfg.Control.Enabled {
+				rep, err := demo.RunControl(ctx, backend, cfg, demo.Options{Console: cmd.OutOrStdout(), Resume: resume})
+				if err != nil {
+					return err
+				}
+				c, u := rep.Find(demo.KindStudentControl, 1), rep.Find(demo.KindStudent, 1)
+				if c != nil && u != nil {
+					fmt.Fprintf(cmd.OutOrStdout(), "placement at one step: Sprint-ControlNet student %.1f%%, unconditioned student %.1f%%\n",
+						100*c.Placement.Placed, 100*u.Placement.Placed)
+				}
+				return nil
+			}
 			rep, err := demo.Run(ctx, backend, cfg, demo.Options{Console: cmd.OutOrStdout(), Resume: resume})
 			if err != nil {
 				return err

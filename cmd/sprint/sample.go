@@ -37,6 +37,7 @@ type sampleFlags struct {
 	guidance                                              float64
 	seed                                                  uint64
 	teacher                                               bool
+	ctl                                                   controlFlags // sample_control.go
 }
 
 func newSampleCmd() *cobra.Command {
@@ -56,7 +57,13 @@ list) go through --text-encoder: a Gemma-2 folder (google/gemma-2-2b-it; SANA's 
 handling from the text: section) or "shapes", the shapes dataset's encoder (the default for
 models whose caption width is the shapes encoder's). --embeddings instead reads a safetensors
 file with text_embedding (n, L, D), text_mask (n, L) and, for a teacher's CFG, null_embedding
-(L, D) (what sprint text encode writes).`,
+(L, D) (what sprint text encode writes).
+
+With --controlnet DIR (a SanaControlNetModel folder: the student's for a Sprint-ControlNet
+student, the teacher's with --teacher) and --control IMAGE_OR_LATENT every sample is
+conditioned on a control: a PNG (the shapes dataset's control map, encoded like its images)
+or a safetensors file with a tensor "control" (n, C, H, W) or (C, H, W) of control latents;
+one control serves every prompt.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return s.run(cmd) },
 	}
@@ -77,6 +84,7 @@ file with text_embedding (n, L, D), text_mask (n, L) and, for a teacher's CFG, n
 	f.Uint64Var(&s.seed, "seed", 0, "noise seed")
 	f.IntVar(&s.zoom, "zoom", 4, "enlarge each sample this many times (nearest neighbour) in the grid")
 	f.BoolVar(&s.teacher, "teacher", false, "the weights are a teacher: sample its guided ODE")
+	s.ctl.add(f)
 	return cmd
 }
 
@@ -141,7 +149,9 @@ func (s *sampleFlags) run(cmd *cobra.Command) error {
 	t1 := time.Now()
 	noise := job.FixedNoise(s.seed, n, [3]int{mcfg.InChannels, mcfg.LatentSize, mcfg.LatentSize})
 	var lat *tensors.Tensor
-	if s.teacher {
+	if s.ctl.controlnet != "" || s.ctl.control != "" {
+		lat, err = sampleWithControl(backend, cfg, mcfg, params, s.ctl, text, mask, null, noise, s.teacher, s.steps, s.guidance, s.seed)
+	} else if s.teacher {
 		lat, err = distill.SampleTeacher(backend, mcfg, params, text, mask, null, noise, distill.TeacherSampling{Steps: s.steps, CFGScale: s.guidance})
 	} else {
 		lat, err = distill.SampleStudent(backend, mcfg, params, text, mask, noise, distill.StudentSampling{Steps: s.steps, Guidance: s.guidance, Seed: int64(s.seed)})

@@ -28,6 +28,12 @@ type DemoConfig struct {
 	Variants []string `mapstructure:"variants"`
 	// GridPrompts is how many prompts the PNG grids show.
 	GridPrompts int `mapstructure:"grid_prompts"`
+
+	// ControlNetSteps is the number of flow-matching steps of the teacher's ControlNet in the
+	// control demo (control.enabled; the distillations use train.max_steps).
+	ControlNetSteps int `mapstructure:"controlnet_steps"`
+	// ControlNetLR is the learning rate of that training (0: train.optimizer.lr).
+	ControlNetLR float64 `mapstructure:"controlnet_lr"`
 }
 
 // Demo variants.
@@ -43,7 +49,7 @@ func DefaultDemoConfig() DemoConfig {
 		Dir: "runs/demo", Prompts: 128, ReferenceImages: 512, HeldOutSeed: 1000003, NoiseSeed: 7,
 		TeacherSteps: []int{1, 2, 4, 20}, StudentSteps: []int{1, 2, 4},
 		Variants:    []string{VariantSCMLADD, VariantSCM, VariantLADD},
-		GridPrompts: 8,
+		GridPrompts: 8, ControlNetSteps: 300,
 	}
 }
 
@@ -64,6 +70,12 @@ func (c DemoConfig) Validate() error {
 	}
 	if c.GridPrompts < 1 || c.GridPrompts > c.Prompts {
 		bad("grid_prompts", "must be in 1..prompts (%d), got %d", c.Prompts, c.GridPrompts)
+	}
+	if c.ControlNetSteps < 1 {
+		bad("controlnet_steps", "must be >= 1, got %d", c.ControlNetSteps)
+	}
+	if !(c.ControlNetLR >= 0) {
+		bad("controlnet_lr", "must be >= 0, got %v", c.ControlNetLR)
 	}
 	for i, s := range c.TeacherSteps {
 		if s < 1 {

@@ -1,0 +1,320 @@
+package demo
+
+// The control demo (control.enabled, configs/demo_control.yaml, `make demo-control`): the
+// shipped shapes teacher gets a ControlNet trained on outline maps of the requested shapes, a
+// one-step Sprint-ControlNet student is distilled from the two, and an unconditioned student
+// from the teacher alone with the same recipe; every row is scored by how often it draws each
+// object where the control map puts it (eval/shapes.Place, the exact detector).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/data"
+	"github.com/sprint-distill/sprint/distill"
+	"github.com/sprint-distill/sprint/eval/fid"
+	"github.com/sprint-distill/sprint/eval/shapes"
+	"github.com/sprint-distill/sprint/job"
+	"github.com/sprint-distill/sprint/model"
+	"github.com/sprint-distill/sprint/train"
+)
+
+// Row kinds of the control demo.
+const (
+	KindTeacher        = "teacher"            // the teacher without ControlNet
+	KindTeacherControl = "teacher+controlnet" // the teacher with its ControlNet
+	KindStudentControl = "student+controlnet" // the Sprint-ControlNet student
+	KindStudent        = "student"            // the unconditioned student
+)
+
+// ControlRow is one line of the control demo's table.
+type ControlRow struct {
+	Name      string
+	Kind      string // KindTeacher, …
+	Steps     int
+	Placement shapes.PlacementAccuracy
+	Acc       shapes.Accuracy
+	FD        float64
+	MsPer     float64 // sampling wall time per image (graph compilation included), ms
+	Grid      string  // PNG of the first grid_prompts samples, relative to the demo folder
+	images    []image.Image
+}
+
+// ControlReport is what the control demo measured.
+type ControlReport struct {
+	Rows     []ControlRow
+	Trained  map[string]time.Duration // wall time per training: "controlnet", "student+controlnet", "student"
+	Prompts  []string
+	Controls []image.Image // the control maps of the grid prompts
+	Total    time.Duration
+	Overview string
+}
+
+// Find returns the row of a kind and step count, or nil.
+func (r *ControlReport) Find(kind string, steps int) *ControlRow {
+	for i := range r.Rows {
+		if r.Rows[i].Kind == kind && r.Rows[i].Steps == steps {
+			return &r.Rows[i]
+		}
+	}
+	return nil
+}
+
+// RunControl runs the control demo: it makes the shapes data with outline control latents if
+// absent, trains the teacher's ControlNet by flow matching (demo.controlnet_steps), distils the
+// Sprint-ControlNet student and an unconditioned student (train.max_steps each, the same
+// recipe), samples every network on the held-out prompts with their own control maps and the
+// same noise, and writes <demo.dir>/report.md with the placement accuracy of each row and a
+// side-by-side grid (control map, teacher with ControlNet, one-step students).
+func RunControl(ctx context.Context, backend compute.Backend, cfg *config.Config, opts Options) (*ControlReport, error) {
+	start := time.Now()
+	out := opts.Console
+	if out == nil {
+		out = io.Discard
+	}
+	dc, cc := cfg.Demo, cfg.Control
+	if !cc.Enabled {
+		return nil, errors.New("control demo: control.enabled is false (use configs/demo_control.yaml)")
+	}
+	if cfg.Data.Shapes.Control != data.ShapesControlOutline {
+		return nil, fmt.Errorf("control demo: data.shapes.control must be %q (the outline maps the ControlNet learns), got %q",
+			data.ShapesControlOutline, cfg.Data.Shapes.Control)
+	}
+	if err := os.MkdirAll(dc.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("demo.dir %s: %w", dc.Dir, err)
+	}
+	mcfg, err := cfg.Model.Resolved()
+	if err != nil {
+		return nil, err
+	}
+	if err := model.ValidateControlLayers(mcfg, cc.NumLayers); err != nil {
+		return nil, err
+	}
+	if err := ensureShapes(cfg, out); err != nil {
+		return nil, err
+	}
+	teacher, err := job.LoadTeacher(cfg, mcfg, false)
+	if err != nil {
+		return nil, err
+	}
+	rep := &ControlReport{Trained: map[string]time.Duration{}}
+
+	// Held-out scenes: prompts, their control latents and maps, reference images for the FD.
+	sc := cfg.Data.Shapes
+	held := sc
+	held.Seed = sc.Seed + dc.HeldOutSeed
+	enc, err := sc.TextEncoder()
+	if err != nil {
+		return nil, err
+	}
+	scenes := make([]data.Scene, dc.Prompts)
+	var condVals []float32
+	var condShape [3]int
+	for i := range scenes {
+		scenes[i] = data.SampleScene(held, i)
+		rep.Prompts = append(rep.Prompts, data.Caption(scenes[i]))
+		lat, shape, err := data.ShapesControlLatent(scenes[i], sc.Patch)
+		if err != nil {
+			return nil, err
+		}
+		condVals, condShape = append(condVals, lat...), shape
+		if i < dc.GridPrompts {
+			img, err := data.ControlImage(scenes[i])
+			if err != nil {
+				return nil, err
+			}
+			rep.Controls = append(rep.Controls, img)
+		}
+	}
+	cond := tensors.FromFlatDataAndDimensions(condVals, dc.Prompts, condShape[0], condShape[1], condShape[2])
+	text, mask := enc.EncodeText(rep.Prompts)
+	null, _ := enc.EncodeText([]string{""})
+	det := shapes.DefaultDetector()
+	var refFeatures [][]float32
+	for i := range dc.ReferenceImages {
+		img, err := data.RenderScene(data.SampleScene(held, dc.Prompts+i))
+		if err != nil {
+			return nil, err
+		}
+		refFeatures = append(refFeatures, toFloat32(det.Features(img)))
+	}
+	refStats, err := fid.ComputeStats(refFeatures)
+	if err != nil {
+		return nil, fmt.Errorf("reference statistics: %w", err)
+	}
+	noise := job.FixedNoise(uint64(dc.NoiseSeed), dc.Prompts, sc.LatentShape())
+	w := job.GuidanceScale(cfg.Distill)
+
+	score := func(name, kind string, steps int, sample func() (*tensors.Tensor, error)) error {
+		fmt.Fprintf(out, "demo: sampling %s\n", name)
+		t0 := time.Now()
+		lat, err := sample()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		elapsed := time.Since(t0)
+		imgs, err := data.DecodeLatents(lat)
+		if err != nil {
+			return err
+		}
+		r := ControlRow{Name: name, Kind: kind, Steps: steps, MsPer: float64(elapsed.Microseconds()) / 1000 / float64(dc.Prompts)}
+		var feats [][]float32
+		var rs []shapes.Result
+		var ps []shapes.Placement
+		for i, im := range imgs {
+			dets := det.Detect(im)
+			feats = append(feats, toFloat32(det.Features(im)))
+			rs = append(rs, shapes.Score(scenes[i], dets))
+			ps = append(ps, shapes.Place(scenes[i], dets))
+			if i < dc.GridPrompts {
+				r.images = append(r.images, im)
+			}
+		}
+		st, err := fid.ComputeStats(feats)
+		if err != nil {
+			return err
+		}
+		if r.FD, err = fid.FrechetDistance(st, refStats); err != nil {
+			return err
+		}
+		r.Acc, r.Placement = shapes.Aggregate(rs), shapes.AggregatePlacement(ps)
+		rep.Rows = append(rep.Rows, r)
+		return nil
+	}
+
+	// 1. The teacher's ControlNet, by flow matching with the teacher frozen.
+	ccfg := *cfg
+	ccfg.Train.Name = cfg.Train.Name + "_controlnet"
+	ccfg.Train.MaxSteps = int64(dc.ControlNetSteps)
+	if dc.ControlNetLR > 0 {
+		ccfg.Train.Optimizer.LR = dc.ControlNetLR
+	}
+	ccfg.Control.TeacherWeights = ""
+	groups, took, err := runJob(ctx, backend, &ccfg, job.Teacher, filepath.Join(dc.Dir, "controlnet"), opts, out,
+		"training the teacher's ControlNet (flow matching, teacher frozen)")
+	if err != nil {
+		return nil, err
+	}
+	rep.Trained["controlnet"] = took
+	teacherCtrl := model.Params(groups[distill.ControlNetGroup])
+	ctrlExport := filepath.Join(dc.Dir, "controlnet", "export", job.ControlNetExport)
+
+	// 2. The Sprint-ControlNet student: the student and its ControlNet by sCM + LADD.
+	scfg := *cfg
+	scfg.Train.Name = cfg.Train.Name + "_student_controlnet"
+	scfg.Control.TeacherWeights = ctrlExport
+	groups, took, err = runJob(ctx, backend, &scfg, job.Distill, filepath.Join(dc.Dir, "student_controlnet"), opts, out,
+		"distilling the Sprint-ControlNet student (sCM + LADD, the teacher with its ControlNet)")
+	if err != nil {
+		return nil, err
+	}
+	rep.Trained["student+controlnet"] = took
+	student, studentCtrl := model.SplitControl(model.Params(groups[distill.StudentGroup]))
+
+	// 3. The unconditioned student, same recipe without ControlNet.
+	ucfg := *cfg
+	ucfg.Train.Name = cfg.Train.Name + "_student"
+	ucfg.Control.Enabled = false
+	groups, took, err = runJob(ctx, backend, &ucfg, job.Distill, filepath.Join(dc.Dir, "student"), opts, out,
+		"distilling the unconditioned student (sCM + LADD, same recipe)")
+	if err != nil {
+		return nil, err
+	}
+	rep.Trained["student"] = took
+	plain := model.Params(groups[distill.StudentGroup])
+
+	// Rows, every one from the same prompts, controls and noise.
+	tIn := distill.ControlInput{Weights: teacherCtrl, Layers: cc.NumLayers, Scale: cc.ConditioningScale, Cond: cond}
+	sIn := distill.ControlInput{Weights: studentCtrl, Layers: cc.NumLayers, Scale: cc.ConditioningScale, Cond: cond}
+	refSteps := maxInt(dc.TeacherSteps)
+	if refSteps == 0 {
+		refSteps = job.TeacherValidationSteps
+	}
+	ts := distill.TeacherSampling{Steps: refSteps, CFGScale: w}
+	rows := []struct {
+		name, kind string
+		steps      int
+		sample     func() (*tensors.Tensor, error)
+	}{
+		{fmt.Sprintf("teacher, %d steps, no ControlNet", refSteps), KindTeacher, refSteps, func() (*tensors.Tensor, error) {
+			return distill.SampleTeacher(backend, mcfg, teacher, text, mask, null, noise, ts)
+		}},
+		{fmt.Sprintf("teacher + ControlNet, %d steps", refSteps), KindTeacherControl, refSteps, func() (*tensors.Tensor, error) {
+			return distill.SampleTeacherControl(backend, mcfg, teacher, tIn, text, mask, null, noise, ts)
+		}},
+	}
+	for _, s := range dc.StudentSteps {
+		ss := distill.StudentSampling{Steps: s, Guidance: w, Seed: int64(dc.NoiseSeed)}
+		rows = append(rows, struct {
+			name, kind string
+			steps      int
+			sample     func() (*tensors.Tensor, error)
+		}{fmt.Sprintf("Sprint-ControlNet student, %d step%s", s, plural(s)), KindStudentControl, s, func() (*tensors.Tensor, error) {
+			return distill.SampleStudentControl(backend, mcfg, student, sIn, text, mask, noise, ss)
+		}})
+	}
+	for _, s := range dc.StudentSteps {
+		ss := distill.StudentSampling{Steps: s, Guidance: w, Seed: int64(dc.NoiseSeed)}
+		rows = append(rows, struct {
+			name, kind string
+			steps      int
+			sample     func() (*tensors.Tensor, error)
+		}{fmt.Sprintf("unconditioned student, %d step%s", s, plural(s)), KindStudent, s, func() (*tensors.Tensor, error) {
+			return distill.SampleStudent(backend, mcfg, plain, text, mask, noise, ss)
+		}})
+	}
+	for _, r := range rows {
+		if err := score(r.name, r.kind, r.steps, r.sample); err != nil {
+			return nil, err
+		}
+	}
+	if err := writeControlGrids(dc, rep); err != nil {
+		return nil, err
+	}
+	rep.Total = time.Since(start)
+	if err := writeControlReport(cfg, rep); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(out, "demo: done in %s; report %s\n", rep.Total.Round(time.Second), filepath.Join(dc.Dir, "report.md"))
+	return rep, nil
+}
+
+// runJob runs one training of the demo in its folder (started over unless resuming) and
+// returns its groups and wall time.
+func runJob(ctx context.Context, backend compute.Backend, cfg *config.Config, kind job.Kind, dir string, opts Options, out io.Writer, what string) (map[string]train.Group, time.Duration, error) {
+	if err := config.ValidateSections(cfg); err != nil {
+		return nil, 0, err
+	}
+	fmt.Fprintf(out, "demo: %s into %s\n", what, dir)
+	resume := ""
+	if opts.Resume {
+		resume = "auto"
+	} else if err := os.RemoveAll(dir); err != nil {
+		return nil, 0, err
+	}
+	t0 := time.Now()
+	j, err := job.New(ctx, backend, cfg, kind, job.Options{Dir: dir, Resume: resume, Console: out})
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", what, err)
+	}
+	res, err := j.Execute(ctx)
+	groups := j.Run.Groups()
+	j.Close()
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", what, err)
+	}
+	if res.Outcome != train.OutcomeCompleted {
+		return nil, 0, fmt.Errorf("%s: stopped (%s) at step %d; rerun `make demo-control` (or sprint demo --resume) to continue", what, res.Outcome, res.GlobalStep)
+	}
+	return groups, time.Since(t0), nil
+}

@@ -1,0 +1,155 @@
+package demo
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/image/draw"
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
+
+	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/eval/shapes"
+	"github.com/sprint-distill/sprint/grid"
+	"github.com/sprint-distill/sprint/job"
+)
+
+// sideBySide is the overview of the control demo: the control maps, then the teacher with its
+// ControlNet, the one-step Sprint-ControlNet student and the one-step unconditioned student.
+const sideBySide = "control_overview.png"
+
+// writeControlGrids writes one PNG per row (and one of the control maps) under grids/ and the
+// labelled side-by-side overview.
+func writeControlGrids(dc shapes.DemoConfig, rep *ControlReport) error {
+	gdir := filepath.Join(dc.Dir, "grids")
+	if err := os.MkdirAll(gdir, 0o755); err != nil {
+		return err
+	}
+	up := func(imgs []image.Image) []image.Image { // enlarged once, for the grids and the overview
+		out := make([]image.Image, len(imgs))
+		for i, im := range imgs {
+			out[i] = grid.Upscale(im, gridScale)
+		}
+		return out
+	}
+	controls := up(rep.Controls)
+	if err := grid.WritePNG(filepath.Join(gdir, "control_maps.png"), grid.Grid(controls, len(controls))); err != nil {
+		return err
+	}
+	labels, rows := []string{"control map"}, [][]image.Image{controls}
+	show := map[*ControlRow]bool{
+		rep.Find(KindTeacherControl, maxSteps(rep, KindTeacherControl)): true,
+		rep.Find(KindStudentControl, 1):                                 true,
+		rep.Find(KindStudent, 1):                                        true,
+	}
+	for i := range rep.Rows {
+		r := &rep.Rows[i]
+		r.images = up(r.images)
+		r.Grid = filepath.Join("grids", slug(r.Name)+".png")
+		if err := grid.WritePNG(filepath.Join(dc.Dir, r.Grid), grid.Grid(r.images, len(r.images))); err != nil {
+			return err
+		}
+		if show[r] {
+			labels = append(labels, fmt.Sprintf("%s\nplaced %.0f%%", r.Name, 100*r.Placement.Placed))
+			rows = append(rows, r.images)
+		}
+	}
+	rep.Overview = sideBySide
+	return grid.WritePNG(filepath.Join(dc.Dir, rep.Overview), labelled(labels, rows))
+}
+
+// writeControlReport writes <demo.dir>/report.md.
+func writeControlReport(cfg *config.Config, rep *ControlReport) error {
+	dc := cfg.Demo
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("# sprint control demo: a one-step Sprint-ControlNet on the shapes data\n\n")
+	p("Teacher: `%s` (model preset `%s`). Control: the outline map of the requested shapes (`data.shapes.control: outline`, ", cfg.Distill.TeacherWeights, cfg.Model.Preset)
+	p("every object's boundary pixels in white, encoded like the images), read by a SANA ControlNet of %d copied blocks ", cfg.Control.NumLayers)
+	p("(diffusers' SanaControlNetModel layout, conditioning scale %.2g).\n\n", cfg.Control.ConditioningScale)
+	p("1. The teacher's ControlNet: %d flow-matching steps with the teacher frozen (%s).\n", dc.ControlNetSteps, rep.Trained["controlnet"].Round(time.Second))
+	p("2. The Sprint-ControlNet student (the student and its ControlNet, from the teacher and its ControlNet): %d global steps of sCM + LADD (%s).\n",
+		cfg.Train.MaxSteps, rep.Trained["student+controlnet"].Round(time.Second))
+	p("3. The unconditioned student, same recipe without ControlNet: %d global steps (%s).\n\n", cfg.Train.MaxSteps, rep.Trained["student"].Round(time.Second))
+	p("Every row uses the same %d held-out prompts, each with the control map of its own scene, and the same starting noise; guidance w = %.1f.\n",
+		dc.Prompts, job.GuidanceScale(cfg.Distill))
+	p("Total demo time: %s.\n\n", rep.Total.Round(time.Second))
+	p("## Placement\n\n")
+	p("- **placed**: fraction of the scenes' objects drawn where the control map puts them: the exact shapes detector (eval/shapes) finds an object, of any shape and colour, whose box overlaps the object's with IoU >= 0.5.\n")
+	p("- **placed with shape**: the same with the object's shape; **all placed**: images with every object placed.\n")
+	p("- **exact**: GenEval-style exact match with the prompt (objects, colours, counts, relation); **FD**: Fréchet distance to %d real images in the shapes feature space.\n\n", dc.ReferenceImages)
+	p("| row | placed | placed with shape | all placed | exact | FD ↓ | ms/image |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rep.Rows {
+		name := r.Name
+		if r.Kind == KindStudentControl && r.Steps == 1 {
+			name = "**" + name + "**"
+		}
+		p("| %s | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.3f | %.1f |\n", name, 100*r.Placement.Placed, 100*r.Placement.Shaped,
+			100*r.Placement.AllPlaced, 100*r.Acc.Exact, r.FD, r.MsPer)
+	}
+	p("\n%s\n\n", controlVerdict(rep))
+	p("## Side by side\n\nThe first %d prompts: the control map, the teacher with its ControlNet, the one-step Sprint-ControlNet student and the one-step unconditioned student, from the same noise.\n\n", len(rep.Controls))
+	for i := 0; i < len(rep.Controls) && i < len(rep.Prompts); i++ {
+		p("%d. %s\n", i+1, rep.Prompts[i])
+	}
+	p("\n![side by side](%s)\n\nEvery row: ![control maps](grids/control_maps.png)\n\n", rep.Overview)
+	for _, r := range rep.Rows {
+		p("**%s**\n\n![%s](%s)\n\n", r.Name, r.Name, r.Grid)
+	}
+	return os.WriteFile(filepath.Join(dc.Dir, "report.md"), []byte(b.String()), 0o644)
+}
+
+// controlVerdict compares the one-step students' placement.
+func controlVerdict(rep *ControlReport) string {
+	c, u := rep.Find(KindStudentControl, 1), rep.Find(KindStudent, 1)
+	if c == nil || u == nil {
+		return ""
+	}
+	s := fmt.Sprintf("**Placement at one step:** the Sprint-ControlNet student draws %.1f%% of the objects where the control puts them, the unconditioned student %.1f%%",
+		100*c.Placement.Placed, 100*u.Placement.Placed)
+	if t := rep.Find(KindTeacherControl, maxSteps(rep, KindTeacherControl)); t != nil {
+		s += fmt.Sprintf(" (the teacher with its ControlNet at %d steps: %.1f%%)", t.Steps, 100*t.Placement.Placed)
+	}
+	return s + "."
+}
+
+func maxSteps(rep *ControlReport, kind string) int {
+	m := 0
+	for _, r := range rep.Rows {
+		if r.Kind == kind {
+			m = max(m, r.Steps)
+		}
+	}
+	return m
+}
+
+// labelled draws rows of images one under another with a label on the left.
+func labelled(labels []string, rows [][]image.Image) image.Image {
+	const labelW, pad = 250, 4
+	if len(rows) == 0 || len(rows[0]) == 0 {
+		return image.NewRGBA(image.Rect(0, 0, 1, 1))
+	}
+	cell := rows[0][0].Bounds().Dx()
+	cols := len(rows[0])
+	img := image.NewRGBA(image.Rect(0, 0, labelW+cols*(cell+pad), len(rows)*(cell+pad)))
+	draw.Draw(img, img.Bounds(), image.NewUniform(color.RGBA{40, 40, 40, 255}), image.Point{}, draw.Src)
+	d := &font.Drawer{Dst: img, Src: image.NewUniform(color.White), Face: basicfont.Face7x13}
+	for ri, row := range rows {
+		y := ri * (cell + pad)
+		for li, line := range strings.Split(labels[ri], "\n") {
+			d.Dot = fixed.P(6, y+cell/2+16*li)
+			d.DrawString(line)
+		}
+		for ci, im := range row {
+			x := labelW + ci*(cell+pad)
+			draw.Draw(img, image.Rect(x, y, x+cell, y+cell), im, im.Bounds().Min, draw.Src)
+		}
+	}
+	return img
+}

@@ -49,7 +49,7 @@ func multiscaleAttention(c Config, w Weights, l layer, x *Node) *Node {
 	N := H * W
 	m = Reshape(m, B, N, G, 3, d)
 	part := func(i int) *Node {
-		return Reshape(Slice(m, AxisRange(), AxisRange(), AxisRange(), AxisRange(i, i+1), AxisRange()), B, N, G, d)
+		return Reshape(crop(m, all(B), all(N), all(G), [2]int{i, i + 1}), B, N, G, d)
 	}
 	qg, kg, vg := relu(part(0)), relu(part(1)), part(2)
 	var out *Node // (B, N, G, d)

@@ -48,15 +48,39 @@ func dense(x, w, b *Node) *Node {
 	return Reshape(y, newDims...)
 }
 
+// crop returns x[r0[0]:r0[1], r1[0]:r1[1], …] for the given per-axis ranges (missing trailing
+// ranges keep the whole axis). It is a Pad with negative edges: the Go backend copies padded
+// data in contiguous blocks, where its Slice copies element by element.
+func crop(x *Node, ranges ...[2]int) *Node {
+	dims := x.Shape().Dimensions
+	cfg := make([]compute.PadAxis, len(dims))
+	touched := false
+	for a, r := range ranges {
+		if r[0] < 0 || r[1] > dims[a] || r[0] >= r[1] {
+			panic(fmt.Errorf("vae: crop %v of axis %d of %s", r, a, x.Shape()))
+		}
+		cfg[a] = compute.PadAxis{Start: -r[0], End: r[1] - dims[a]}
+		touched = touched || r[0] != 0 || r[1] != dims[a]
+	}
+	if !touched {
+		return x
+	}
+	return Pad(x, ScalarZero(x.Graph(), x.DType()), cfg...)
+}
+
+// all is the full range of an axis of size n, for crop.
+func all(n int) [2]int { return [2]int{0, n} }
+
 // conv3x3 is PyTorch's Conv2d(kernel 3, padding 1, stride 1 or 2) on (B, H, W, Cin), weight
 // (Cout, Cin, 3, 3), bias (Cout) or nil:
 //
 //	out[h, w, o] = b[o] + Σ_{i,j,c} W[o, c, i, j] · x[s·h+i−1, s·w+j−1, c]   (zero outside)
 //
-// Stride 1 gathers the three column shifts into the channel axis, multiplies once by the
-// (3·Cout, 3·Cin) matrix of all taps, and adds the three row-shifted Cout-wide slices of the
-// product (3× the input in memory, not 9×). Stride 2 gathers all nine strided taps (9/4 of the
-// input) and multiplies by (Cout, 9·Cin).
+// Stride 1 works on the zero-padded image flattened to rows of Wp = W+2 pixels, where the column
+// shift j is a contiguous offset: the three shifts are stacked on the channel axis (3× the input),
+// multiplied once by the (3·Cout, 3·Cin) matrix of all taps, and the three row taps i are the
+// Cout-wide blocks of the product read i rows lower. Stride 2 gathers the nine strided taps
+// (9/4 of the input) and multiplies by the (Cout, 9·Cin) matrix.
 func conv3x3(x, w, b *Node, stride int) *Node {
 	B, H, W, C := dims4(x)
 	wd := w.Shape().Dimensions
@@ -64,21 +88,25 @@ func conv3x3(x, w, b *Node, stride int) *Node {
 		panic(fmt.Errorf("vae: conv3x3 weight %s does not fit input %s", w.Shape(), x.Shape()))
 	}
 	Cout := wd[0]
-	xp := padHW(x, 1)
 	var out *Node
 	switch stride {
 	case 1:
+		Hp, Wp := H+2, W+2
+		// Zero padding 1, plus one more row at the bottom: room for the last row's column shifts.
+		zero := ScalarZero(x.Graph(), x.DType())
+		xp := Pad(x, zero, compute.PadAxis{}, compute.PadAxis{Start: 1, End: 2}, compute.PadAxis{Start: 1, End: 1})
+		xp = Reshape(xp, B, (Hp+1)*Wp, C)
 		cols := make([]*Node, 3)
 		for j := range 3 {
-			cols[j] = Slice(xp, AxisRange(), AxisRange(), AxisRange(j, j+W), AxisRange())
+			cols[j] = crop(xp, all(B), [2]int{j, j + Hp*Wp})
 		}
-		xc := Concatenate(cols, -1) // (B, H+2, W, 3C), channel j·C + c
+		xc := Concatenate(cols, -1) // (B, Hp·Wp, 3C): channel j·C + c holds xp[p + j, c]
 		// Taps as rows i·Cout + o and columns j·Cin + c.
 		wm := Reshape(TransposeAllAxes(w, 2, 0, 3, 1), 3*Cout, 3*C)
-		y := DotGeneral(Reshape(xc, B*(H+2)*W, 3*C), []int{1}, nil, wm, []int{1}, nil)
-		y = Reshape(y, B, H+2, W, 3*Cout)
+		y := DotGeneral(Reshape(xc, B*Hp*Wp, 3*C), []int{1}, nil, wm, []int{1}, nil)
+		y = Reshape(y, B, Hp, Wp, 3*Cout)
 		for i := range 3 {
-			term := Slice(y, AxisRange(), AxisRange(i, i+H), AxisRange(), AxisRange(i*Cout, (i+1)*Cout))
+			term := crop(y, all(B), [2]int{i, i + H}, [2]int{0, W}, [2]int{i * Cout, (i + 1) * Cout})
 			if out == nil {
 				out = term
 			} else {
@@ -86,12 +114,17 @@ func conv3x3(x, w, b *Node, stride int) *Node {
 			}
 		}
 	case 2:
-		Ho, Wo := (H-1)/2+1, (W-1)/2+1
+		if H%2 != 0 || W%2 != 0 {
+			panic(fmt.Errorf("vae: stride-2 conv3x3 needs even sides, got %s", x.Shape()))
+		}
+		Ho, Wo := H/2, W/2
+		// Padded rows 2h+i = 2(h + i/2) + i%2: split each spatial axis into (pairs, parity).
+		xp := Reshape(padHW(x, 1), B, Ho+1, 2, Wo+1, 2, C)
 		taps := make([]*Node, 0, 9)
 		for i := range 3 {
 			for j := range 3 {
-				taps = append(taps, Slice(xp, AxisRange(),
-					AxisRange(i, i+2*(Ho-1)+1).Stride(2), AxisRange(j, j+2*(Wo-1)+1).Stride(2), AxisRange()))
+				t := crop(xp, all(B), [2]int{i / 2, i/2 + Ho}, [2]int{i % 2, i%2 + 1}, [2]int{j / 2, j/2 + Wo}, [2]int{j % 2, j%2 + 1})
+				taps = append(taps, Reshape(t, B, Ho, Wo, C))
 			}
 		}
 		xc := Concatenate(taps, -1)                               // (B, Ho, Wo, 9C), channel (3i+j)·C + c
@@ -108,28 +141,34 @@ func conv3x3(x, w, b *Node, stride int) *Node {
 }
 
 // depthwise is PyTorch's Conv2d(C, C, k, padding k/2, groups=C) on (B, H, W, C) with weight
-// (C, 1, k, k) and bias (C) or nil: out[h, w, c] = b[c] + Σ_{i,j} W[c, 0, i, j]·x[h+i−k/2, w+j−k/2, c],
-// summed over the k² shifted slices.
+// (C, 1, k, k) and bias (C) or nil: out[h, w, c] = b[c] + Σ_{i,j} W[c, 0, i, j]·x[h+i−k/2, w+j−k/2, c].
+// As in conv3x3, the padded image is flattened to rows of Wp = W+k−1 pixels so that every tap
+// is one contiguous shifted block; the k−1 extra columns are dropped at the end.
 func depthwise(x, w, b *Node) *Node {
-	_, H, W, C := dims4(x)
+	B, H, W, C := dims4(x)
 	wd := w.Shape().Dimensions
 	if len(wd) != 4 || wd[0] != C || wd[1] != 1 || wd[2] != wd[3] || wd[2]%2 == 0 {
 		panic(fmt.Errorf("vae: depthwise weight %s does not fit input %s", w.Shape(), x.Shape()))
 	}
 	k := wd[2]
-	xp := padHW(x, k/2)
-	taps := Reshape(TransposeAllAxes(Reshape(w, C, k*k), 1, 0), k*k, C) // (k², C)
+	p := k / 2
+	Hp, Wp := H+2*p, W+2*p
+	xp := Reshape(padHW(x, p), B, Hp*Wp, C)
+	zero := ScalarZero(x.Graph(), x.DType())
+	xp = Pad(xp, zero, compute.PadAxis{}, compute.PadAxis{End: k - 1})
+	taps := Reshape(TransposeAllAxes(Reshape(w, C, k*k), 1, 0), k*k, 1, 1, C) // (k², 1, 1, C)
 	var out *Node
 	for t := range k * k {
 		i, j := t/k, t%k
-		tap := Reshape(Slice(taps, AxisRange(t, t+1), AxisRange()), 1, 1, 1, C)
-		term := Mul(Slice(xp, AxisRange(), AxisRange(i, i+H), AxisRange(j, j+W), AxisRange()), tap)
+		tap := Reshape(crop(taps, [2]int{t, t + 1}), 1, 1, C)
+		term := Mul(crop(xp, all(B), [2]int{i*Wp + j, i*Wp + j + H*Wp}), tap) // (B, H·Wp, C)
 		if out == nil {
 			out = term
 		} else {
 			out = Add(out, term)
 		}
 	}
+	out = crop(Reshape(out, B, H, Wp, C), all(B), all(H), [2]int{0, W})
 	if b != nil {
 		out = Add(out, Reshape(b, 1, 1, 1, C))
 	}

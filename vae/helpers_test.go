@@ -2,6 +2,7 @@ package vae
 
 import (
 	"math"
+	"os"
 	"sync"
 	"testing"
 
@@ -20,7 +21,13 @@ var (
 // testBackend is the pure-Go backend (never the auto-installing XLA one).
 func testBackend(t testing.TB) compute.Backend {
 	t.Helper()
-	backendOnce.Do(func() { backendVal, backendErr = compute.NewWithConfig("go") })
+	backendOnce.Do(func() {
+		cfg := "go"
+		if v := os.Getenv("VAE_TEST_BACKEND"); v != "" {
+			cfg = v
+		}
+		backendVal, backendErr = compute.NewWithConfig(cfg)
+	})
 	if backendErr != nil {
 		t.Fatal(backendErr)
 	}

@@ -26,7 +26,7 @@ type Model struct {
 
 // New builds a Model from cfg and the tensors of the parts it holds (see Load, RandomParams).
 // Every tensor of a present part must be there with its shape; tensors of the other part are
-// not needed.
+// not needed. The tensors are moved to the backend (reading them later copies them back).
 func New(backend compute.Backend, cfg Config, p Params) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -66,6 +66,11 @@ func New(backend compute.Backend, cfg Config, p Params) (*Model, error) {
 			return nil, fmt.Errorf("DC-AE %s: %d tensors missing, e.g. %q", part.name, len(missing), missing[0])
 		}
 		for _, n := range names {
+			// Move the weights to the backend once (shared with the host where the backend
+			// allows), so that calls do not copy them and no second copy is held.
+			if err := p[n].ToDevice(backend, 0); err != nil {
+				return nil, fmt.Errorf("DC-AE tensor %q: %w", n, err)
+			}
 			*part.args = append(*part.args, p[n])
 		}
 		fn, nw := part.fn, len(names)

@@ -1,0 +1,104 @@
+package vae
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// benchModel builds the released dc-ae-f32c32-sana-1.1 architecture with random weights.
+func benchModel(b *testing.B, parts Parts) *Model {
+	b.Helper()
+	cfg, err := Preset("dc-ae-f32c32-sana-1.1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := New(testBackend(b), cfg, RandomParams(cfg, parts, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+func randTensor(seed uint64, dims ...int) *tensors.Tensor {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return tensors.FromFlatDataAndDimensions(v, dims...)
+}
+
+// maxRSS is the peak resident set size of the process so far.
+func maxRSS() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Maxrss * 1024
+}
+
+func benchCoder(b *testing.B, decode bool, side int) {
+	parts := EncoderPart
+	if decode {
+		parts = DecoderPart
+	}
+	m := benchModel(b, parts)
+	defer m.Finalize()
+	var in *tensors.Tensor
+	if decode {
+		in = randTensor(2, 1, 32, side/32, side/32)
+	} else {
+		in = randTensor(2, 1, 3, side, side)
+	}
+	run := func() time.Duration {
+		start := time.Now()
+		var out *tensors.Tensor
+		var err error
+		if decode {
+			out, err = m.Decode(in)
+		} else {
+			out, err = m.Encode(in)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = out.FinalizeAll()
+		return time.Since(start)
+	}
+	first := run() // compile + run
+	runtime.GC()
+	b.ResetTimer()
+	best := time.Duration(1 << 62)
+	for range b.N {
+		best = min(best, run())
+	}
+	b.StopTimer()
+	b.ReportMetric(best.Seconds(), "min-s/img")
+	b.ReportMetric(first.Seconds(), "first-s")
+	b.ReportMetric(float64(maxRSS())/(1<<30), "maxRSS-GiB")
+}
+
+// BenchmarkDecode: one image from a random latent (1, 32, side/32, side/32), dc-ae-f32c32-sana-1.1
+// architecture with random weights, untiled, on the Go backend.
+func BenchmarkDecode(b *testing.B) {
+	for _, side := range []int{256, 512, 1024} {
+		b.Run(fmt.Sprint(side), func(b *testing.B) { benchCoder(b, true, side) })
+	}
+}
+
+// BenchmarkEncode: one random image (1, 3, side, side) to latents, same model.
+func BenchmarkEncode(b *testing.B) {
+	for _, side := range []int{256, 512, 1024} {
+		b.Run(fmt.Sprint(side), func(b *testing.B) { benchCoder(b, false, side) })
+	}
+}

@@ -189,7 +189,8 @@ func Run(ctx context.Context, src Source, o Options) (*Report, error) {
 		}
 	}
 	rep.Resumed = prog.Done
-	todo := prog.TotalRows - prog.RowsDone
+	before := prog.RowsDone
+	todo := prog.TotalRows - before
 	done := 0
 	for _, s := range shards[prog.Done:] {
 		files, n, err := writeShard(ctx, &o, items, buckets[s.Bucket], s, func(rows int) {
@@ -199,7 +200,7 @@ func Run(ctx context.Context, src Source, o Options) (*Report, error) {
 				rate := float64(done) / max(el, 1e-9)
 				eta := time.Duration(float64(todo-done)/max(rate, 1e-9)) * time.Second
 				fmt.Fprintf(o.Log, "prepare: shard %d/%d, %d/%d images, %.2f images/s, ETA %s\n",
-					s.Index+1, len(shards), prog.RowsDone+done, prog.TotalRows, rate, eta.Round(time.Second))
+					s.Index+1, len(shards), before+done, prog.TotalRows, rate, eta.Round(time.Second))
 			}
 			if o.AfterBatch != nil {
 				o.AfterBatch(done, todo)

@@ -134,7 +134,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if rep.Items != 20 || rep.Shards != 5 || rep.RowsWritten != 20 || len(rep.Files) != 5 {
 		t.Fatalf("report %+v", rep)
 	}
-	if !strings.Contains(log.String(), "images/s, ETA") {
+	if !strings.Contains(log.String(), "shard 5/5, 20/20 images") || !strings.Contains(log.String(), "images/s, ETA") {
 		t.Errorf("no progress lines: %q", log.String())
 	}
 	r, err := data.Open([]string{out}, data.ReaderOptions{BatchSize: 1})

@@ -57,8 +57,7 @@ func (d *ImageDecoder) Decode(latents *tensors.Tensor) ([]image.Image, error) {
 	tiling := d.Tiling
 	switch {
 	case tiling == Tiling{}:
-		tiling = DefaultDecodeTiling
-		tiling.Blend = min(tiling.Blend, 2*tiling.Overlap*d.Model.cfg.SpatialCompression())
+		tiling = DefaultDecodeTiling.ForCompression(d.Model.cfg.SpatialCompression())
 	case tiling.Tile < 0:
 		tiling = Tiling{}
 	}

@@ -96,6 +96,10 @@ func normalizePixel(p uint8) float32 {
 	return (v - 0.5) / 0.5
 }
 
+// Float32 returns a float tensor (float32, float64, bfloat16 or float16) as float32: t itself
+// when it already is one, a converted copy otherwise.
+func Float32(t *tensors.Tensor) (*tensors.Tensor, error) { return toFloat32(t) }
+
 // toFloat32 returns t as a float32 tensor (t itself when it already is one).
 func toFloat32(t *tensors.Tensor) (*tensors.Tensor, error) {
 	dims := t.Shape().Dimensions

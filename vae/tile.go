@@ -31,6 +31,13 @@ type Tiling struct {
 // 64 pixels of context and a 32-pixel cross-fade. At 1024×1024 it decodes four 576×576 windows.
 var DefaultDecodeTiling = Tiling{Tile: 16, Overlap: 2, Blend: 32}
 
+// ForCompression returns t with Blend reduced to what Overlap allows at compression f (in output
+// pixels of a decoder), for defaults that must suit every model.
+func (t Tiling) ForCompression(f int) Tiling {
+	t.Blend = min(t.Blend, 2*t.Overlap*f)
+	return t
+}
+
 // active reports whether tiling splits an h×w latent.
 func (t Tiling) active(h, w int) bool { return t.Tile > 0 && (h > t.Tile || w > t.Tile) }
 
@@ -61,11 +68,11 @@ func (m *Model) DecodeTiled(latents *tensors.Tensor, t Tiling) (*tensors.Tensor,
 		return nil, fmt.Errorf("DC-AE decode: latents %s: want (B, %d, h, w)", latents.Shape(), m.cfg.LatentChannels)
 	}
 	f := m.cfg.SpatialCompression()
-	if err := t.validate(f); err != nil {
-		return nil, fmt.Errorf("DC-AE decode: %w", err)
-	}
 	if !t.active(d[2], d[3]) {
 		return m.Decode(latents)
+	}
+	if err := t.validate(f); err != nil {
+		return nil, fmt.Errorf("DC-AE decode: %w", err)
 	}
 	return runTiled(latents, t, 1, f, m.cfg.InChannels, m.Decode)
 }
@@ -79,11 +86,11 @@ func (m *Model) EncodeTiled(images *tensors.Tensor, t Tiling) (*tensors.Tensor, 
 		return nil, fmt.Errorf("DC-AE encode: images %s: want (B, %d, H, W) with H and W multiples of %d",
 			images.Shape(), m.cfg.InChannels, f)
 	}
-	if err := t.validate(1); err != nil {
-		return nil, fmt.Errorf("DC-AE encode: %w", err)
-	}
 	if !t.active(d[2]/f, d[3]/f) {
 		return m.Encode(images)
+	}
+	if err := t.validate(1); err != nil {
+		return nil, fmt.Errorf("DC-AE encode: %w", err)
 	}
 	return runTiled(images, t, f, 1, m.cfg.LatentChannels, m.Encode)
 }

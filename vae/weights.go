@@ -136,6 +136,34 @@ func LoadWeights(path string, cfg Config, parts Parts) (Params, error) {
 	return p, nil
 }
 
+// CheckWeights checks a checkpoint (diffusers folder, .safetensors file or sharded index) against
+// cfg as Load does, reading only the headers, and returns how many tensors it holds per dtype.
+func CheckWeights(path string, cfg Config) (map[string]int, error) {
+	files, err := openWeightFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, f := range files {
+			_ = f.Close()
+		}
+	}()
+	where := map[string]*safetensors.File{}
+	count := map[string]int{}
+	for _, f := range files {
+		for _, n := range f.Names() {
+			where[n] = f
+			e, _ := f.Entry(n)
+			count[e.DType]++
+		}
+	}
+	label := files[0].Path()
+	if len(files) > 1 {
+		label = fmt.Sprintf("%s (%d shards)", path, len(files))
+	}
+	return count, checkKeys(label, cfg, where)
+}
+
 // openWeightFiles opens the safetensors file(s) of a folder, file or sharded index.
 func openWeightFiles(path string) ([]*safetensors.File, error) {
 	if _, err := os.Stat(path); err != nil {

@@ -1,7 +1,6 @@
 package vae
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"syscall"
@@ -47,7 +46,7 @@ func maxRSS() int64 {
 	return ru.Maxrss * 1024
 }
 
-func benchCoder(b *testing.B, decode bool, side int) {
+func benchCoder(b *testing.B, decode bool, side int, tiling Tiling) {
 	parts := EncoderPart
 	if decode {
 		parts = DecoderPart
@@ -65,9 +64,9 @@ func benchCoder(b *testing.B, decode bool, side int) {
 		var out *tensors.Tensor
 		var err error
 		if decode {
-			out, err = m.Decode(in)
+			out, err = m.DecodeTiled(in, tiling)
 		} else {
-			out, err = m.Encode(in)
+			out, err = m.EncodeTiled(in, tiling)
 		}
 		if err != nil {
 			b.Fatal(err)
@@ -88,17 +87,18 @@ func benchCoder(b *testing.B, decode bool, side int) {
 	b.ReportMetric(float64(maxRSS())/(1<<30), "maxRSS-GiB")
 }
 
-// BenchmarkDecode: one image from a random latent (1, 32, side/32, side/32), dc-ae-f32c32-sana-1.1
-// architecture with random weights, untiled, on the Go backend.
+// BenchmarkDecode: one image from a random latent (1, 32, side/32, side/32) through the
+// dc-ae-f32c32-sana-1.1 architecture with random weights on the Go backend: 512 px untiled,
+// 1024 px with DefaultDecodeTiling (four 576×576 windows; untiled 1024 px needs well over 10 GiB).
+// Run one size at a time (-bench Decode/1024): maxRSS is the process peak.
 func BenchmarkDecode(b *testing.B) {
-	for _, side := range []int{256, 512, 1024} {
-		b.Run(fmt.Sprint(side), func(b *testing.B) { benchCoder(b, true, side) })
-	}
+	b.Run("512", func(b *testing.B) { benchCoder(b, true, 512, Tiling{}) })
+	b.Run("1024-tiled", func(b *testing.B) { benchCoder(b, true, 1024, DefaultDecodeTiling) })
 }
 
-// BenchmarkEncode: one random image (1, 3, side, side) to latents, same model.
+// BenchmarkEncode: one random image (1, 3, side, side) to latents, same model: 512 px untiled,
+// 1024 px tiled like the decoder (Tile 16, Overlap 2, Blend 1 latent pixel).
 func BenchmarkEncode(b *testing.B) {
-	for _, side := range []int{256, 512, 1024} {
-		b.Run(fmt.Sprint(side), func(b *testing.B) { benchCoder(b, false, side) })
-	}
+	b.Run("512", func(b *testing.B) { benchCoder(b, false, 512, Tiling{}) })
+	b.Run("1024-tiled", func(b *testing.B) { benchCoder(b, false, 1024, Tiling{Tile: 16, Overlap: 2, Blend: 1}) })
 }

@@ -104,6 +104,46 @@ func repeatChannels(x *Node, r int) *Node {
 	return Reshape(x, B, H, W, C*r)
 }
 
+// upsampleConv is conv3x3(nearest2x(x)) computed at the input's resolution: output pixel
+// (2h+dy, 2w+dx) of the upsampled conv reads, through tap i of its row, input row
+// h + ⌊(dy+i−1)/2⌋, so the four output parities are four 3×3 convs of x whose taps are sums of
+// the original ones (zero padding maps to zero padding):
+//
+//	W'[(o, dy, dx), c, a, b] = Σ_{i,j} [⌊(dy+i−1)/2⌋ = a−1]·[⌊(dx+j−1)/2⌋ = b−1]·W[o, c, i, j]
+//	conv3x3(nearest2x(x), W) = pixel_shuffle(conv3x3(x, W'))
+//
+// The same products, a quarter of the input memory.
+func upsampleConv(x, w, b *Node) *Node {
+	wd := w.Shape().Dimensions
+	Cout, Cin := wd[0], wd[1]
+	// m[d·3 + a, i] = 1 when tap i of output parity d reads input offset a−1.
+	m := make([][]float64, 6)
+	for d := range 2 {
+		for a := range 3 {
+			m[d*3+a] = make([]float64, 3)
+			for i := range 3 {
+				if floorDiv(d+i-1, 2) == a-1 {
+					m[d*3+a][i] = 1
+				}
+			}
+		}
+	}
+	mc := Reshape(ConstAsDType(w.Graph(), w.DType(), m), 2, 3, 3)        // (dy, a, i)
+	wr := Einsum("yai,ocij->yaocj", mc, w)                               // rows combined
+	wr = Einsum("xbj,yaocj->oyxcab", mc, wr)                             // columns combined
+	wp := Reshape(wr, 4*Cout, Cin, 3, 3)                                 // (o·4 + dy·2 + dx, c, a, b)
+	bp := Reshape(BroadcastToDims(Reshape(b, Cout, 1), Cout, 4), 4*Cout) // bias per parity
+	return pixelShuffle(conv3x3(x, wp, bp, 1))
+}
+
+func floorDiv(a, b int) int {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
 // downBlock is DCDownBlock2d: conv 3×3 then pixel unshuffle (pixel) or a stride-2 conv 3×3,
 // plus, with the shortcut, the space-to-depth of the input averaged in channel groups:
 //
@@ -130,7 +170,7 @@ func upBlock(w Weights, l layer, x *Node) *Node {
 	if l.pixel {
 		y = pixelShuffle(conv3x3(x, w.get(l.prefix+"conv.weight"), w.get(l.prefix+"conv.bias"), 1))
 	} else {
-		y = conv3x3(nearest2x(x), w.get(l.prefix+"conv.weight"), w.get(l.prefix+"conv.bias"), 1)
+		y = upsampleConv(x, w.get(l.prefix+"conv.weight"), w.get(l.prefix+"conv.bias"))
 	}
 	if l.shortcut {
 		y = Add(y, pixelShuffle(repeatChannels(x, 4*l.out/l.in)))

@@ -247,6 +247,13 @@ func TestConvsAgainstDirect(t *testing.T) {
 			}
 		}
 	}
+	// The upsampling conv at low resolution equals the conv of the nearest-neighbour upsampling.
+	out = evalGraph(t, func(in []*Node) []*Node {
+		return []*Node{upsampleConv(in[0], in[1], in[2]), conv3x3(nearest2x(in[0]), in[1], in[2], 1)}
+	}, tensorOf(x, B, H, W, C), tensorOf(w3, O, C, 3, 3), tensorOf(bias, O))
+	if d := maxAbsDiff(floats(t, out[0]), floats(t, out[1])); d > 1e-5 {
+		t.Errorf("upsampleConv differs from conv3x3∘nearest2x by %g", d)
+	}
 	// Depthwise 5×5 with bias, and a 1×1 conv in 3 groups of 2 channels.
 	const Cd = 6
 	xd := randVals(13, B*H*W*Cd)

@@ -145,6 +145,44 @@ func TestLoadStrict(t *testing.T) {
 	}
 }
 
+// TestBatchNormBuffers: batch-norm running statistics are required, num_batches_tracked (an int64
+// scalar PyTorch saves with them) is accepted and ignored.
+func TestBatchNormBuffers(t *testing.T) {
+	cfg, p, err := Load(filepath.Join("testdata", "in_tiny"), BothParts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := Save(dir, cfg, p, dtypes.Float32); err != nil {
+		t.Fatal(err)
+	}
+	named, _, err := safetensors.ReadFile(filepath.Join(dir, WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bn := 0
+	for _, s := range ParamSpecs(cfg) {
+		if s.Optional {
+			named[s.Name] = tensors.FromScalar(int64(1000))
+			bn++
+		}
+	}
+	if bn != 2 { // two decoder ResBlocks with batch norm
+		t.Fatalf("%d batch norms", bn)
+	}
+	if err := safetensors.WriteFile(filepath.Join(dir, WeightsFile), named, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, p2, err := Load(dir, BothParts); err != nil || len(p2) != len(p) {
+		t.Fatalf("with num_batches_tracked: %v (%d tensors, want %d)", err, len(p2), len(p))
+	}
+	delete(named, "decoder.up_blocks.1.1.norm.running_var")
+	_ = safetensors.WriteFile(filepath.Join(dir, WeightsFile), named, nil)
+	if _, _, err := Load(dir, BothParts); err == nil || !strings.Contains(err.Error(), "decoder.up_blocks.1.1.norm.running_var [8]") {
+		t.Errorf("missing running_var: %v", err)
+	}
+}
+
 // TestParseConfig: strings or lists per stage, defaults for absent keys, validation messages, and
 // the JSON written back parses to the same config.
 func TestParseConfig(t *testing.T) {

@@ -37,6 +37,15 @@ func randTensor(seed uint64, dims ...int) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(v, dims...)
 }
 
+// processCPU is the user+system CPU time of the process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // maxRSS is the peak resident set size of the process so far.
 func maxRSS() int64 {
 	var ru syscall.Rusage
@@ -76,12 +85,16 @@ func benchCoder(b *testing.B, decode bool, side int, tiling Tiling) {
 	}
 	first := run() // compile + run
 	runtime.GC()
+	cpu0 := processCPU()
 	b.ResetTimer()
 	best := time.Duration(1 << 62)
 	for range b.N {
 		best = min(best, run())
 	}
 	b.StopTimer()
+	// CPU time of the process per image (all threads): less sensitive to other processes on a
+	// shared machine than wall time; on an idle 2-core machine wall time is about half of it.
+	b.ReportMetric((processCPU()-cpu0).Seconds()/float64(b.N), "cpu-s/img")
 	b.ReportMetric(best.Seconds(), "min-s/img")
 	b.ReportMetric(first.Seconds(), "first-s")
 	b.ReportMetric(float64(maxRSS())/(1<<30), "maxRSS-GiB")

@@ -18,7 +18,8 @@ var (
 	backendErr  error
 )
 
-// testBackend is the pure-Go backend (never the auto-installing XLA one).
+// testBackend is the pure-Go backend (never the auto-installing XLA one); VAE_TEST_BACKEND
+// overrides its config, e.g. "go:ops_sequential" for benchmark experiments.
 func testBackend(t testing.TB) compute.Backend {
 	t.Helper()
 	backendOnce.Do(func() {

@@ -34,7 +34,7 @@ masks and prompts; see the data package documentation for the schema):
                contact sheet when the latents are shapes latents
   verify       read and check every row of every shard`,
 	}
-	cmd.AddCommand(newDataMakeShapesCmd(), newDataInspectCmd(), newDataVerifyCmd())
+	cmd.AddCommand(newDataMakeShapesCmd(), newDataInspectCmd(), newDataVerifyCmd(), newDataEncodeCmd())
 	return cmd
 }
 

@@ -1,0 +1,98 @@
+package vae
+
+import (
+	"math"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+var (
+	backendOnce sync.Once
+	backendVal  compute.Backend
+	backendErr  error
+)
+
+// testBackend is the pure-Go backend (never the auto-installing XLA one); VAE_TEST_BACKEND
+// overrides its config, e.g. "go:ops_sequential" for benchmark experiments.
+func testBackend(t testing.TB) compute.Backend {
+	t.Helper()
+	backendOnce.Do(func() {
+		cfg := "go"
+		if v := os.Getenv("VAE_TEST_BACKEND"); v != "" {
+			cfg = v
+		}
+		backendVal, backendErr = compute.NewWithConfig(cfg)
+	})
+	if backendErr != nil {
+		t.Fatal(backendErr)
+	}
+	return backendVal
+}
+
+// floats returns a float32 tensor's values as float64s.
+func floats(t testing.TB, x *tensors.Tensor) []float64 {
+	t.Helper()
+	x, err := toFloat32(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := tensors.CopyFlatData[float32](x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float64, len(f))
+	for i, v := range f {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+func maxAbsDiff(a, b []float64) float64 {
+	m := 0.0
+	for i := range a {
+		m = math.Max(m, math.Abs(a[i]-b[i]))
+	}
+	return m
+}
+
+func maxAbs(a []float64) float64 {
+	m := 0.0
+	for _, v := range a {
+		m = math.Max(m, math.Abs(v))
+	}
+	return m
+}
+
+// evalGraph runs fn once on the given input tensors and returns its outputs.
+func evalGraph(t testing.TB, fn func(in []*graph.Node) []*graph.Node, args ...*tensors.Tensor) []*tensors.Tensor {
+	t.Helper()
+	exec, err := graph.NewExec(testBackend(t), func(g *graph.Graph, in []*graph.Node) []*graph.Node { return fn(in) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exec.Finalize()
+	anyArgs := make([]any, len(args))
+	for i, a := range args {
+		anyArgs[i] = a
+	}
+	outs, err := exec.Exec(anyArgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return outs
+}
+
+// tensorOf builds a float32 tensor from float64 values.
+func tensorOf(vals []float64, dims ...int) *tensors.Tensor {
+	f := make([]float32, len(vals))
+	for i, v := range vals {
+		f[i] = float32(v)
+	}
+	return tensors.FromFlatDataAndDimensions(f, dims...)
+}

@@ -11,6 +11,10 @@ type Config struct {
 	// Paths are the shards to read: files, directories (their *.parquet and *.arrow files) or glob
 	// patterns. Matches are sorted; a pattern matching nothing is an error.
 	Paths []string `mapstructure:"paths"`
+	// VAE is the DC-AE diffusers folder the latents were encoded with (e.g.
+	// dc-ae-f32c32-sana-1.1-diffusers); validation grids are decoded through it. Empty: the
+	// shapes dataset's exact decoder for shapes shards, else a preview of latent channels 0-2.
+	VAE string `mapstructure:"vae"`
 	// Format is the shard container, "parquet" or "arrow"; every shard must be of this format.
 	Format string `mapstructure:"format"`
 	// BatchSize is the number of samples per batch on each rank.

@@ -71,6 +71,12 @@ func CheckInputs(cfg *config.Config, kind Kind) error {
 			}
 		}
 	}
+	if v := cfg.Data.VAE; v != "" {
+		if _, err := os.Stat(filepath.Join(v, "config.json")); err != nil {
+			add("data.vae", v, "is not a DC-AE diffusers folder (no config.json)",
+				"download mit-han-lab/dc-ae-f32c32-sana-1.1-diffusers (the DC-AE the latents were encoded with) to that folder, or leave data.vae empty")
+		}
+	}
 	needsNull := (kind == Distill && cfg.Distill.UsesCFG()) || (kind == Teacher && cfg.Distill.FlowMatching.CaptionDropout > 0)
 	nullDir := ""
 	switch {

@@ -108,6 +108,10 @@ func newValidator(backend compute.Backend, cfg *config.Config, mcfg model.Config
 	}
 	noise := FixedNoise(0, len(prompts.Texts), latentShape)
 	decoder := DecoderFor(r)
+	if cfg.Data.VAE != "" {
+		// The DC-AE is opened at the first validation, so a run that never validates never loads it.
+		decoder = lazyDecoder(backend, cfg.Data.VAE)
+	}
 	w := GuidanceScale(cfg.Distill)
 	return train.ValidatorFunc(func(ctx context.Context, step int64, groups map[string]train.Group) (train.Validation, error) {
 		v := train.Validation{Images: map[string][]image.Image{}, Scalars: map[string]float64{}, Columns: len(prompts.Texts)}
@@ -151,4 +155,22 @@ func newValidator(backend compute.Backend, cfg *config.Config, mcfg model.Config
 		}
 		return v, nil
 	}), nil
+}
+
+// lazyDecoder opens the DC-AE of vaeDir on first use and keeps it for the run.
+func lazyDecoder(backend compute.Backend, vaeDir string) decode.Decoder {
+	var dec decode.Decoder
+	var openErr error
+	return decode.Func(func(l *tensors.Tensor) ([]image.Image, error) {
+		if dec == nil && openErr == nil {
+			dec, _, openErr = OpenDecoder(backend, DecoderDCAE, vaeDir)
+			if openErr != nil {
+				openErr = fmt.Errorf("data.vae: %w", openErr)
+			}
+		}
+		if openErr != nil {
+			return nil, openErr
+		}
+		return dec.Decode(l)
+	})
 }

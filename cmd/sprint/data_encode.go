@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sprint-distill/sprint/caption"
 	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/prepare"
 	"github.com/sprint-distill/sprint/vae"
@@ -74,6 +75,19 @@ where it stopped, with shards byte-identical to an uninterrupted run.`,
 				}
 				defer p.Close()
 				captions = p
+			case isDirPath(textEncoder):
+				// A Gemma-2 folder: SANA's caption handling (text: section defaults).
+				backend, err := newBackend()
+				if err != nil {
+					return err
+				}
+				defer backend.Finalize()
+				enc, err := caption.Open(backend, textEncoder, caption.DefaultConfig(), caption.OpenOptions{})
+				if err != nil {
+					return fmt.Errorf("--text-encoder %s: %w", textEncoder, err)
+				}
+				defer enc.Close()
+				captions = enc
 			case textEncoder != "":
 				mk, ok := captionEncoders[textEncoder]
 				if !ok {
@@ -126,7 +140,7 @@ where it stopped, with shards byte-identical to an uninterrupted run.`,
 	fl := cmd.Flags()
 	fl.StringVar(&out, "out", "", "output directory of the shards")
 	fl.StringVar(&weights, "vae", "", "DC-AE diffusers folder, e.g. mit-han-lab/dc-ae-f32c32-sana-1.1-diffusers downloaded locally")
-	fl.StringVar(&textEncoder, "text-encoder", "", "caption encoder: "+strings.Join(names, ", "))
+	fl.StringVar(&textEncoder, "text-encoder", "", "caption encoder: a Gemma-2 folder (google/gemma-2-2b-it, SANA's caption handling), or "+strings.Join(names, ", "))
 	fl.StringVar(&embeddings, "embeddings", "", "precomputed caption embeddings (safetensors: embedding/<key>, mask/<key>)")
 	fl.IntVar(&resolution, "resolution", 1024, "SANA bucket table: 512 or 1024")
 	fl.IntVar(&batch, "batch", 4, "images per encoder call")

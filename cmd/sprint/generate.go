@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sprint-distill/sprint/config"
-	"github.com/sprint-distill/sprint/decode"
 	"github.com/sprint-distill/sprint/generate"
 	"github.com/sprint-distill/sprint/job"
 )
@@ -21,6 +20,7 @@ type generateFlags struct {
 	student     string
 	textEncoder string
 	decoder     string
+	vaeDir      string
 	steps       int
 	guidance    float64
 	seed        uint64
@@ -33,7 +33,8 @@ func (g *generateFlags) add(cmd *cobra.Command, what string) {
 	f.BoolVar(&g.on, "generate", false, "first generate "+what+" with --student (resumable: existing images are kept)")
 	f.StringVar(&g.student, "student", "", "the distilled student (diffusers folder) that generates")
 	f.StringVar(&g.textEncoder, "text-encoder", "", `Gemma-2 folder (google/gemma-2-2b-it) for the prompts, or "shapes"`)
-	f.StringVar(&g.decoder, "decoder", "shapes", "latents to pixels: shapes or preview")
+	f.StringVar(&g.decoder, "decoder", "", "latents to pixels: shapes, preview or dcae (default: dcae with --vae, else shapes)")
+	f.StringVar(&g.vaeDir, "vae", "", "DC-AE diffusers folder (e.g. dc-ae-f32c32-sana-1.1-diffusers) that decodes the latents")
 	f.IntVar(&g.steps, "steps", 1, "student sampling steps (1, 2 or 4)")
 	f.Float64Var(&g.guidance, "guidance", 4.5, "the student's guidance embedding w")
 	f.Uint64Var(&g.seed, "seed", 0, "noise seed (the same seed makes the same images)")
@@ -58,15 +59,16 @@ func (g *generateFlags) run(ctx context.Context, cmd *cobra.Command, cfg *config
 	if err != nil {
 		return err
 	}
-	dec, err := decode.ByName(g.decoder)
-	if err != nil {
-		return fmt.Errorf("--decoder: %w", err)
-	}
 	backend, err := newBackend()
 	if err != nil {
 		return err
 	}
 	defer backend.Finalize()
+	dec, closeDec, err := job.OpenDecoder(backend, g.decoder, g.vaeDir)
+	if err != nil {
+		return fmt.Errorf("--decoder: %w", err)
+	}
+	defer closeDec()
 	gen, closeGen, err := job.NewGenerator(backend, job.GeneratorOptions{
 		Student: g.student, Config: cfg, TextEncoder: g.textEncoder, Caption: cfg.Text, Decoder: dec,
 		Steps: g.steps, Guidance: g.guidance, Seed: g.seed, BatchSize: g.batch, Shard: shard, Shards: shards,

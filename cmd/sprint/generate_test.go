@@ -6,6 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	_ "image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,5 +126,37 @@ func TestSamplePromptEndToEnd(t *testing.T) {
 	code, _, stderr = runMain(t, "sample", "--config", cfg, "--weights", student, "--prompt", "a red circle", "--decoder", "preview", "--out", gridPNG)
 	if code != 1 || !strings.Contains(stderr, "give --text-encoder") {
 		t.Fatalf("width mismatch: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestSampleThroughDCAE: a student's latents decoded to pictures by a (tiny) DC-AE with --vae.
+func TestSampleThroughDCAE(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tiny.yaml")
+	if err := os.WriteFile(cfg, []byte("model:\n  preset: tiny\n  in_channels: 4\n  latent_size: 4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	student := filepath.Join(dir, "student")
+	if code, _, stderr := runMain(t, "model", "init", "--config", cfg, "--role", "student", "--out", student); code != 0 {
+		t.Fatalf("model init: %s", stderr)
+	}
+	images := filepath.Join(dir, "images")
+	code, stdout, stderr := runMain(t, "sample", "--config", cfg, "--weights", student, "--prompt", "a red circle",
+		"--vae", tinyVAEDir, "--images", images)
+	if code != 0 || !strings.Contains(stdout, "decoding") {
+		t.Fatalf("sample --vae: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	f, err := os.Open(filepath.Join(images, "000.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	if err != nil || img.Bounds().Dx() != 16 || img.Bounds().Dy() != 16 { // 4x4 latent, f = 4
+		t.Fatalf("decoded image: %v %v", err, img.Bounds())
+	}
+	code, _, stderr = runMain(t, "sample", "--config", cfg, "--weights", student, "--prompt", "x", "--decoder", "dcae", "--images", images)
+	if code != 1 || !strings.Contains(stderr, "needs --vae") {
+		t.Fatalf("dcae without --vae: %d %s", code, stderr)
 	}
 }

@@ -30,7 +30,7 @@ func init() { register(newSampleCmd) }
 // sampleFlags are the choices of `sprint sample`.
 type sampleFlags struct {
 	cfgPath, weights, promptList, embeddings, textEncoder string
-	out, imagesDir, latentsOut, decoder                   string
+	out, imagesDir, latentsOut, decoder, vaeDir           string
 	prompts                                               []string
 	flags                                                 configFlags
 	steps, zoom                                           int
@@ -78,7 +78,8 @@ one control serves every prompt.`,
 	f.StringVar(&s.out, "out", "", "output PNG grid")
 	f.StringVar(&s.imagesDir, "images", "", "also write each image as DIR/<i>.png")
 	f.StringVar(&s.latentsOut, "latents", "", "also write the latents (tensor \"latents\") to this safetensors file")
-	f.StringVar(&s.decoder, "decoder", "shapes", "latents to pixels: shapes (the shapes dataset's exact decoder), preview (channels 0-2) or none (--latents only)")
+	f.StringVar(&s.decoder, "decoder", "shapes", "latents to pixels: shapes (the shapes dataset's exact decoder), preview (channels 0-2), dcae (with --vae) or none (--latents only)")
+	f.StringVar(&s.vaeDir, "vae", "", "DC-AE diffusers folder (e.g. dc-ae-f32c32-sana-1.1-diffusers): decode SANA latents to pixels")
 	f.IntVar(&s.steps, "steps", 1, "sampling steps (student: 1, 2 or 4; teacher: Euler steps)")
 	f.Float64Var(&s.guidance, "guidance", 4.5, "guidance w: the student's embedding input, the teacher's CFG scale")
 	f.Uint64Var(&s.seed, "seed", 0, "noise seed")
@@ -96,10 +97,16 @@ func (s *sampleFlags) run(cmd *cobra.Command) error {
 	if s.weights == "" {
 		return fmt.Errorf("--weights is required")
 	}
-	var dec decode.Decoder
+	if s.vaeDir != "" && !cmd.Flags().Changed("decoder") {
+		s.decoder = job.DecoderDCAE
+	}
 	if s.decoder != "none" {
-		if dec, err = decode.ByName(s.decoder); err != nil {
-			return fmt.Errorf("--decoder: %w (or none, to write --latents only)", err)
+		if s.decoder != job.DecoderDCAE {
+			if _, err := decode.ByName(s.decoder); err != nil {
+				return fmt.Errorf("--decoder: %w (or %s with --vae DIR, or none to write --latents only)", err, job.DecoderDCAE)
+			}
+		} else if s.vaeDir == "" {
+			return fmt.Errorf("--decoder %s needs --vae DIR (a DC-AE diffusers folder)", job.DecoderDCAE)
 		}
 		if s.out == "" && s.imagesDir == "" {
 			return fmt.Errorf("--out (a grid) or --images (a folder) is required (or --decoder none --latents FILE to write latents only)")
@@ -135,6 +142,14 @@ func (s *sampleFlags) run(cmd *cobra.Command) error {
 		return err
 	}
 	defer backend.Finalize()
+	var dec decode.Decoder
+	if s.decoder != "none" {
+		var closeDec func()
+		if dec, closeDec, err = job.OpenDecoder(backend, s.decoder, s.vaeDir); err != nil {
+			return fmt.Errorf("--decoder: %w", err)
+		}
+		defer closeDec()
+	}
 
 	t0 := time.Now()
 	text, mask, null, src, err := s.captions(cmd.Context(), backend, cfg, mcfg, prompts)

@@ -6,15 +6,22 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
 
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/spf13/cobra"
 
 	"github.com/sprint-distill/sprint/caption"
+	"github.com/sprint-distill/sprint/checkpoints"
 	"github.com/sprint-distill/sprint/data"
+	"github.com/sprint-distill/sprint/distill"
+	"github.com/sprint-distill/sprint/job"
 	"github.com/sprint-distill/sprint/prepare"
+	"github.com/sprint-distill/sprint/safetensors"
 	"github.com/sprint-distill/sprint/vae"
 )
 
@@ -134,7 +141,7 @@ where it stopped, with shards byte-identical to an uninterrupted run.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d images in %d shards in %s (%d resumed, %d rows written now, %.0fs); check with `sprint data verify %s`\n",
 				rep.Items, rep.Shards, out, rep.Resumed, rep.RowsWritten, rep.Elapsed.Seconds(), out)
-			return nil
+			return writeNullCaption(ctx, cmd, captions, out)
 		},
 	}
 	fl := cmd.Flags()
@@ -162,4 +169,45 @@ func cmdContext(cmd *cobra.Command) context.Context {
 		return ctx
 	}
 	return context.Background()
+}
+
+// writeNullCaption writes the null caption (the encoder's embedding of "") beside the shards as
+// job.NullEmbeddingFile, which classifier-free guidance and caption dropout read. Gemma encodes
+// it by SANA's null rule (no instruction, all positions kept); precomputed embeddings have no
+// encoder, so the user is told to make it.
+func writeNullCaption(ctx context.Context, cmd *cobra.Command, captions prepare.CaptionEncoder, out string) error {
+	path := filepath.Join(out, job.NullEmbeddingFile)
+	var emb *tensors.Tensor
+	switch enc := captions.(type) {
+	case *caption.Encoder:
+		e, _, err := enc.EncodeNull(ctx)
+		if err != nil {
+			return fmt.Errorf("the null caption: %w", err)
+		}
+		emb = e
+	case *prepare.Precomputed:
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: precomputed captions: write the null caption (tensor %q, (L, D)) to %s yourself, e.g. with sprint text encode --null-out\n",
+			distill.NullEmbedding, path)
+		return nil
+	default:
+		e, _, err := captions.Encode(ctx, []string{""})
+		if err != nil {
+			return fmt.Errorf("the null caption: %w", err)
+		}
+		d := e.Shape().Dimensions
+		f32, err := checkpoints.ConvertTensor(e, dtypes.Float32)
+		if err != nil {
+			return err
+		}
+		v, err := tensors.CopyFlatData[float32](f32)
+		if err != nil {
+			return err
+		}
+		emb = tensors.FromFlatDataAndDimensions(v, d[1], d[2])
+	}
+	if err := safetensors.WriteFile(path, map[string]*tensors.Tensor{distill.NullEmbedding: emb}, nil); err != nil {
+		return fmt.Errorf("writing the null caption: %w", err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote the null caption to %s\n", path)
+	return nil
 }

@@ -157,3 +157,18 @@ func firstLine(b []byte) string {
 	}
 	return string(b)
 }
+
+// TestWriteRecipeFixture writes the released 0.6B recipe's real-shaped inputs (32x32x32 bf16
+// latents, 300x2304 bf16 captions, the null caption, a random bf16 teacher) into the folder
+// SPRINTTEST_RECIPE_DIR names, for a measured CPU run of the unchanged recipe; skipped otherwise.
+func TestWriteRecipeFixture(t *testing.T) {
+	dir := os.Getenv("SPRINTTEST_RECIPE_DIR")
+	if dir == "" {
+		t.Skip("set SPRINTTEST_RECIPE_DIR to write the 0.6B recipe's real-shaped inputs")
+	}
+	cfg, err := config.Load(filepath.Join("..", "configs", "sana_sprint_600m_1024px.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipeFixture(t, dir, cfg, 32, 300, 4, "bfloat16")
+}

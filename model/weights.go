@@ -41,28 +41,7 @@ func (p Params) Args() []any {
 // CheckParams compares p against the specs of (cfg, role): it returns an error listing the
 // missing, unexpected and mis-shaped names, or nil when they match exactly.
 func CheckParams(cfg Config, role Role, p Params) error {
-	specs := ParamSpecs(cfg, role)
-	want := make(map[string][]int, len(specs))
-	for _, s := range specs {
-		want[s.Name] = s.Dims
-	}
-	var missing, unexpected, misshaped []string
-	for _, s := range specs {
-		t, ok := p[s.Name]
-		if !ok || t == nil {
-			missing = append(missing, s.Name)
-			continue
-		}
-		if !slices.Equal(t.Shape().Dimensions, s.Dims) {
-			misshaped = append(misshaped, fmt.Sprintf("%s: have %v, want %v", s.Name, t.Shape().Dimensions, s.Dims))
-		}
-	}
-	for _, name := range SortedNames(p) {
-		if _, ok := want[name]; !ok {
-			unexpected = append(unexpected, name)
-		}
-	}
-	return KeysError(role.String()+" parameters", missing, unexpected, misshaped)
+	return checkAgainst(ParamSpecs(cfg, role), p, role.String()+" parameters")
 }
 
 // KeysError formats a parameter-set mismatch ("<what> do not match the model config", then

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/safetensors"
 )
 
 // Params holds parameter values by name (diffusers keys).
@@ -47,25 +47,7 @@ func CheckParams(cfg Config, role Role, p Params) error {
 // KeysError formats a parameter-set mismatch ("<what> do not match the model config", then
 // one line per key); it returns nil when all lists are empty.
 func KeysError(what string, missing, unexpected, misshaped []string) error {
-	if len(missing)+len(unexpected)+len(misshaped) == 0 {
-		return nil
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s do not match the model config (%d missing, %d unexpected, %d mis-shaped)",
-		what, len(missing), len(unexpected), len(misshaped))
-	list := func(title string, items []string) {
-		if len(items) == 0 {
-			return
-		}
-		fmt.Fprintf(&b, "\n  %s:", title)
-		for _, it := range items {
-			b.WriteString("\n    " + it)
-		}
-	}
-	list("missing", missing)
-	list("unexpected", unexpected)
-	list("mis-shaped", misshaped)
-	return fmt.Errorf("%s", b.String())
+	return safetensors.KeysError(what, "the model config", 0, missing, unexpected, misshaped)
 }
 
 // Weights maps parameter names (diffusers keys, see ParamSpecs) to graph nodes: parameters,

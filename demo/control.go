@@ -199,11 +199,12 @@ func RunControl(ctx context.Context, backend compute.Backend, cfg *config.Config
 		refSteps = job.TeacherValidationSteps
 	}
 	ts := distill.TeacherSampling{Steps: refSteps, CFGScale: w}
-	rows := []struct {
+	type row struct {
 		name, kind string
 		steps      int
 		sample     func() (*tensors.Tensor, error)
-	}{
+	}
+	rows := []row{
 		{fmt.Sprintf("teacher, %d steps, no ControlNet", refSteps), KindTeacher, refSteps, func() (*tensors.Tensor, error) {
 			return distill.SampleTeacher(backend, mcfg, teacher, text, mask, null, noise, ts)
 		}},
@@ -213,21 +214,13 @@ func RunControl(ctx context.Context, backend compute.Backend, cfg *config.Config
 	}
 	for _, s := range dc.StudentSteps {
 		ss := distill.StudentSampling{Steps: s, Guidance: w, Seed: int64(dc.NoiseSeed)}
-		rows = append(rows, struct {
-			name, kind string
-			steps      int
-			sample     func() (*tensors.Tensor, error)
-		}{fmt.Sprintf("Sprint-ControlNet student, %d step%s", s, plural(s)), KindStudentControl, s, func() (*tensors.Tensor, error) {
+		rows = append(rows, row{fmt.Sprintf("Sprint-ControlNet student, %d step%s", s, plural(s)), KindStudentControl, s, func() (*tensors.Tensor, error) {
 			return distill.SampleStudentControl(backend, mcfg, student, sIn, text, mask, noise, ss)
 		}})
 	}
 	for _, s := range dc.StudentSteps {
 		ss := distill.StudentSampling{Steps: s, Guidance: w, Seed: int64(dc.NoiseSeed)}
-		rows = append(rows, struct {
-			name, kind string
-			steps      int
-			sample     func() (*tensors.Tensor, error)
-		}{fmt.Sprintf("unconditioned student, %d step%s", s, plural(s)), KindStudent, s, func() (*tensors.Tensor, error) {
+		rows = append(rows, row{fmt.Sprintf("unconditioned student, %d step%s", s, plural(s)), KindStudent, s, func() (*tensors.Tensor, error) {
 			return distill.SampleStudent(backend, mcfg, plain, text, mask, noise, ss)
 		}})
 	}

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/gobackend"
 	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/internal/testbackend"
 )
 
 // TestBenchTiny runs every measurement on the tiny preset (batch 2) and checks the report:
@@ -19,7 +19,7 @@ func TestBenchTiny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Run(gobackend.GetBackend(), cfg, Options{Repeats: 1, PeakTFLOPS: 1, SampleSteps: []int{1, 2}})
+	rep, err := Run(testbackend.Get(t), cfg, Options{Repeats: 1, PeakTFLOPS: 1, SampleSteps: []int{1, 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestBenchTiny(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", s, tab.String())
 		}
 	}
-	if _, err := Run(gobackend.GetBackend(), cfg, Options{Only: []string{"x_step"}}); err == nil {
+	if _, err := Run(testbackend.Get(t), cfg, Options{Only: []string{"x_step"}}); err == nil {
 		t.Error("an unknown measurement was accepted")
 	}
 }

@@ -7,14 +7,13 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
-	_ "github.com/gomlx/compute/gobackend"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/sprint-distill/sprint/gemma"
+	"github.com/sprint-distill/sprint/internal/testbackend"
 )
 
 // runeTokenizer is a test tokenizer: <bos> = 2, <pad> = 0, every rune one token
@@ -220,20 +219,8 @@ func TestEncodeErrors(t *testing.T) {
 	}
 }
 
-var (
-	backendOnce sync.Once
-	backendVal  compute.Backend
-	backendErr  error
-)
-
-func testBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	backendOnce.Do(func() { backendVal, backendErr = compute.NewWithConfig("go") })
-	if backendErr != nil {
-		t.Fatal(backendErr)
-	}
-	return backendVal
-}
+// testBackend is the shared test backend (internal/testbackend).
+func testBackend(t testing.TB) compute.Backend { return testbackend.Get(t) }
 
 // TestEncodeWithGemma runs a tiny random Gemma-2 through the encoder and checks the result
 // against the model's hidden states at the kept positions, and that rows of a batch do not

@@ -94,24 +94,21 @@ func LoadControlNet(path string, cfg model.Config, layers int) (p model.Params, 
 	if err != nil {
 		return nil, err
 	}
-	specs := model.ControlParamSpecs(cfg, layers)
-	p, err = loadExactly(path, specs, dt)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
+	all := func(string) bool { return true }
+	return loadSpecs(path, "the ControlNet weights in "+path, model.ControlParamSpecs(cfg, layers), dt, false, all)
 }
 
-// loadExactly reads the tensors of specs from path, converted to dt; any other name, a
-// missing one or a wrong shape is an error listing them all.
-func loadExactly(path string, specs []model.ParamSpec, dt dtypes.DType) (model.Params, error) {
+// loadSpecs reads the tensors of specs from path, converted to dt (first checked finite when
+// checkFinite). A name not in specs, a wrong shape, a non-float dtype, or a spec that required
+// accepts and the file lacks is an error (about what) listing them all.
+func loadSpecs(path, what string, specs []model.ParamSpec, dt dtypes.DType, checkFinite bool, required func(name string) bool) (model.Params, error) {
 	want := make(map[string][]int, len(specs))
 	for _, s := range specs {
 		want[s.Name] = s.Dims
 	}
-	p := make(model.Params, len(specs))
+	p := make(model.Params, len(want))
 	var unexpected, misshaped []string
-	seen := make(map[string]bool, len(specs))
+	seen := make(map[string]bool, len(want))
 	_, err := safetensors.ForEach(path, func(name string, t *tensors.Tensor) error {
 		dims, ok := want[name]
 		seen[name] = true
@@ -123,6 +120,11 @@ func loadExactly(path string, specs []model.ParamSpec, dt dtypes.DType) (model.P
 		case !t.DType().IsFloat():
 			misshaped = append(misshaped, fmt.Sprintf("%s: stored as %s, want a floating-point dtype", name, t.DType()))
 		default:
+			if checkFinite {
+				if err := safetensors.CheckFinite(path, name, t); err != nil {
+					return err
+				}
+			}
 			c, err := ConvertTensor(t, dt)
 			if err != nil {
 				return fmt.Errorf("loading %s: tensor %q: %w", path, name, err)
@@ -136,11 +138,11 @@ func loadExactly(path string, specs []model.ParamSpec, dt dtypes.DType) (model.P
 	}
 	var missing []string
 	for _, s := range specs {
-		if !seen[s.Name] {
+		if !seen[s.Name] && required(s.Name) {
 			missing = append(missing, s.Name)
 		}
 	}
-	if err := model.KeysError("the ControlNet weights in "+path, missing, unexpected, misshaped); err != nil {
+	if err := model.KeysError(what, missing, unexpected, misshaped); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -57,45 +57,8 @@ func LoadDiffusers(path string, cfg model.Config, role model.Role) (p model.Para
 	if err != nil {
 		return nil, err
 	}
-	want := make(map[string][]int)
-	for _, s := range model.ParamSpecs(cfg, role) {
-		want[s.Name] = s.Dims
-	}
-	p = make(model.Params, len(want))
-	var unexpected, misshaped []string
-	seen := make(map[string]bool, len(want))
-	_, err = safetensors.ForEach(path, func(name string, t *tensors.Tensor) error {
-		dims, ok := want[name]
-		seen[name] = true
-		switch {
-		case !ok:
-			unexpected = append(unexpected, name)
-		case !slices.Equal(t.Shape().Dimensions, dims):
-			misshaped = append(misshaped, fmt.Sprintf("%s: have %v, want %v", name, t.Shape().Dimensions, dims))
-		case !t.DType().IsFloat():
-			misshaped = append(misshaped, fmt.Sprintf("%s: stored as %s, want a floating-point dtype", name, t.DType()))
-		default:
-			if err := safetensors.CheckFinite(path, name, t); err != nil {
-				return err
-			}
-			c, err := ConvertTensor(t, dt)
-			if err != nil {
-				return fmt.Errorf("loading %s: tensor %q: %w", path, name, err)
-			}
-			p[name] = c
-		}
-		return nil
-	})
+	p, err = loadSpecs(path, fmt.Sprintf("the %s weights in %s", role, path), model.ParamSpecs(cfg, role), dt, true, model.IsDiffusersParam)
 	if err != nil {
-		return nil, err
-	}
-	var missing []string
-	for _, s := range model.ParamSpecs(cfg, role) {
-		if !seen[s.Name] && model.IsDiffusersParam(s.Name) {
-			missing = append(missing, s.Name)
-		}
-	}
-	if err := model.KeysError(fmt.Sprintf("the %s weights in %s", role, path), missing, unexpected, misshaped); err != nil {
 		return nil, err
 	}
 	if role == model.Student {

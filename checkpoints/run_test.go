@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/gomlx/compute/dtypes/bfloat16"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/sprint-distill/sprint/atomicfile"
+	"github.com/sprint-distill/sprint/internal/testproc"
 )
 
 func testCheckpoint(step int64) *Checkpoint {
@@ -314,16 +314,7 @@ func TestKillHelper(t *testing.T) {
 // by the next Manager.
 func TestKillDuringSave(t *testing.T) {
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKillHelper$", "-test.count=1")
-	cmd.Env = append(os.Environ(), killHelperEnv+"="+dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out := testproc.Start(t, "TestKillHelper", killHelperEnv, dir)
 	sc := bufio.NewScanner(out)
 	reached := false
 	for sc.Scan() {

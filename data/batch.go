@@ -276,33 +276,25 @@ func (r *Reader) buildBatch(ctx context.Context, j *job) (*Batch, error) {
 				fillErr = err
 				return
 			}
-			bad, err := decodeInto(latFlat, slot*latentSize, raw.latent, s.Layout.LatentDType)
-			if err != nil {
-				fillErr = err
+			// decode writes one stored tensor of the row into its buffer, finite values only.
+			decode := func(what string, flat any, off int, stored []byte, dt dtypes.DType) error {
+				bad, err := decodeInto(flat, off, stored, dt)
+				if err != nil {
+					return err
+				}
+				if bad >= 0 {
+					return gr.rowError(i, raw.key, "%s element %d is %s, want finite values", what, bad, describeElem(stored, dt, bad))
+				}
+				return nil
+			}
+			if fillErr = decode("latent", latFlat, slot*latentSize, raw.latent, s.Layout.LatentDType); fillErr != nil {
 				return
 			}
-			if bad >= 0 {
-				fillErr = gr.rowError(i, raw.key, "latent element %d is %s, want finite values",
-					bad, describeElem(raw.latent, s.Layout.LatentDType, bad))
-				return
-			}
-			if bad, err = decodeInto(textFlat, slot*textSize, raw.text, s.Layout.TextDType); err != nil {
-				fillErr = err
-				return
-			}
-			if bad >= 0 {
-				fillErr = gr.rowError(i, raw.key, "text_embedding element %d is %s, want finite values",
-					bad, describeElem(raw.text, s.Layout.TextDType, bad))
+			if fillErr = decode("text_embedding", textFlat, slot*textSize, raw.text, s.Layout.TextDType); fillErr != nil {
 				return
 			}
 			if ctlFlat != nil {
-				if bad, err = decodeInto(ctlFlat, slot*latentSize, raw.control, s.Layout.LatentDType); err != nil {
-					fillErr = err
-					return
-				}
-				if bad >= 0 {
-					fillErr = gr.rowError(i, raw.key, "control element %d is %s, want finite values",
-						bad, describeElem(raw.control, s.Layout.LatentDType, bad))
+				if fillErr = decode("control", ctlFlat, slot*latentSize, raw.control, s.Layout.LatentDType); fillErr != nil {
 					return
 				}
 			}

@@ -241,6 +241,32 @@ func u32View(b []byte) ([]uint32, bool) {
 	return unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4), true
 }
 
+// decodeTo16 is decodeInto for a 16-bit float buffer out of dtype own (exponent bits expMask):
+// raw stored as own is copied bit for bit, anything else goes through float32 and from32.
+func decodeTo16[T ~uint16](out []T, raw []byte, src, own dtypes.DType, expMask uint16, from32 func(float32) T) int {
+	if v, ok := u16View(raw); ok && src == own {
+		copy(out, unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(v))), len(out)))
+		return firstNonFinite16(v, expMask)
+	}
+	if src == own {
+		bad := -1
+		for i := range out {
+			u := binary.LittleEndian.Uint16(raw[2*i:])
+			if u&expMask == expMask && bad < 0 {
+				bad = i
+			}
+			out[i] = T(u)
+		}
+		return bad
+	}
+	tmp := make([]float32, len(out))
+	bad := decodeToFloat32(tmp, raw, src)
+	for i, v := range tmp {
+		out[i] = from32(v)
+	}
+	return bad
+}
+
 // decodeInto writes raw (stored as src) into the element range of flat (a []float32, []float16.Float16
 // or []bfloat16.BFloat16 tensor buffer) starting at element offset off. It returns the index of the first
 // non-finite value, or -1.
@@ -250,51 +276,9 @@ func decodeInto(flat any, off int, raw []byte, src dtypes.DType) (int, error) {
 	case []float32:
 		return decodeToFloat32(dst[off:off+n], raw, src), nil
 	case []float16.Float16:
-		out := dst[off : off+n]
-		if v, ok := u16View(raw); ok && src == dtypes.Float16 {
-			copy(out, unsafe.Slice((*float16.Float16)(unsafe.Pointer(unsafe.SliceData(v))), n))
-			return firstNonFinite16(v, 0x7c00), nil
-		}
-		if src == dtypes.Float16 {
-			bad := -1
-			for i := range out {
-				u := binary.LittleEndian.Uint16(raw[2*i:])
-				if u&0x7c00 == 0x7c00 && bad < 0 {
-					bad = i
-				}
-				out[i] = float16.Float16(u)
-			}
-			return bad, nil
-		}
-		tmp := make([]float32, n)
-		bad := decodeToFloat32(tmp, raw, src)
-		for i, v := range tmp {
-			out[i] = float16.FromFloat32(v)
-		}
-		return bad, nil
+		return decodeTo16(dst[off:off+n], raw, src, dtypes.Float16, 0x7c00, float16.FromFloat32), nil
 	case []bfloat16.BFloat16:
-		out := dst[off : off+n]
-		if v, ok := u16View(raw); ok && src == dtypes.BFloat16 {
-			copy(out, unsafe.Slice((*bfloat16.BFloat16)(unsafe.Pointer(unsafe.SliceData(v))), n))
-			return firstNonFinite16(v, 0x7f80), nil
-		}
-		if src == dtypes.BFloat16 {
-			bad := -1
-			for i := range out {
-				u := binary.LittleEndian.Uint16(raw[2*i:])
-				if u&0x7f80 == 0x7f80 && bad < 0 {
-					bad = i
-				}
-				out[i] = bfloat16.BFloat16(u)
-			}
-			return bad, nil
-		}
-		tmp := make([]float32, n)
-		bad := decodeToFloat32(tmp, raw, src)
-		for i, v := range tmp {
-			out[i] = bfloat16.FromFloat32(v)
-		}
-		return bad, nil
+		return decodeTo16(dst[off:off+n], raw, src, dtypes.BFloat16, 0x7f80, bfloat16.FromFloat32), nil
 	}
 	return -1, fmt.Errorf("unsupported output buffer %T", flat)
 }

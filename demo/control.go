@@ -22,7 +22,6 @@ import (
 	"github.com/sprint-distill/sprint/config"
 	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/distill"
-	"github.com/sprint-distill/sprint/eval/fid"
 	"github.com/sprint-distill/sprint/eval/shapes"
 	"github.com/sprint-distill/sprint/job"
 	"github.com/sprint-distill/sprint/model"
@@ -110,26 +109,21 @@ func RunControl(ctx context.Context, backend compute.Backend, cfg *config.Config
 	rep := &ControlReport{Trained: map[string]time.Duration{}}
 
 	// Held-out scenes: prompts, their control latents and maps, reference images for the FD.
-	sc := cfg.Data.Shapes
-	held := sc
-	held.Seed = sc.Seed + dc.HeldOutSeed
-	enc, err := sc.TextEncoder()
+	h, err := newHeldOut(cfg)
 	if err != nil {
 		return nil, err
 	}
-	scenes := make([]data.Scene, dc.Prompts)
+	rep.Prompts = h.prompts
 	var condVals []float32
 	var condShape [3]int
-	for i := range scenes {
-		scenes[i] = data.SampleScene(held, i)
-		rep.Prompts = append(rep.Prompts, data.Caption(scenes[i]))
-		lat, shape, err := data.ShapesControlLatent(scenes[i], sc.Patch)
+	for i, scene := range h.scenes {
+		lat, shape, err := data.ShapesControlLatent(scene, cfg.Data.Shapes.Patch)
 		if err != nil {
 			return nil, err
 		}
 		condVals, condShape = append(condVals, lat...), shape
 		if i < dc.GridPrompts {
-			img, err := data.ControlImage(scenes[i])
+			img, err := data.ControlImage(scene)
 			if err != nil {
 				return nil, err
 			}
@@ -137,23 +131,7 @@ func RunControl(ctx context.Context, backend compute.Backend, cfg *config.Config
 		}
 	}
 	cond := tensors.FromFlatDataAndDimensions(condVals, dc.Prompts, condShape[0], condShape[1], condShape[2])
-	text, mask := enc.EncodeText(rep.Prompts)
-	null, _ := enc.EncodeText([]string{""})
-	det := shapes.DefaultDetector()
-	var refFeatures [][]float32
-	for i := range dc.ReferenceImages {
-		img, err := data.RenderScene(data.SampleScene(held, dc.Prompts+i))
-		if err != nil {
-			return nil, err
-		}
-		refFeatures = append(refFeatures, toFloat32(det.Features(img)))
-	}
-	refStats, err := fid.ComputeStats(refFeatures)
-	if err != nil {
-		return nil, fmt.Errorf("reference statistics: %w", err)
-	}
-	noise := job.FixedNoise(uint64(dc.NoiseSeed), dc.Prompts, sc.LatentShape())
-	w := job.GuidanceScale(cfg.Distill)
+	text, mask, null, noise, w := h.text, h.mask, h.null, h.noise, h.guidance
 
 	score := func(name, kind string, steps int, sample func() (*tensors.Tensor, error)) error {
 		fmt.Fprintf(out, "demo: sampling %s\n", name)
@@ -163,32 +141,12 @@ func RunControl(ctx context.Context, backend compute.Backend, cfg *config.Config
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		elapsed := time.Since(t0)
-		imgs, err := data.DecodeLatents(lat)
+		sc, err := h.score(lat, dc.GridPrompts, true)
 		if err != nil {
 			return err
 		}
-		r := ControlRow{Name: name, Kind: kind, Steps: steps, MsPer: float64(elapsed.Microseconds()) / 1000 / float64(dc.Prompts)}
-		var feats [][]float32
-		var rs []shapes.Result
-		var ps []shapes.Placement
-		for i, im := range imgs {
-			dets := det.Detect(im)
-			feats = append(feats, toFloat32(det.Features(im)))
-			rs = append(rs, shapes.Score(scenes[i], dets))
-			ps = append(ps, shapes.Place(scenes[i], dets))
-			if i < dc.GridPrompts {
-				r.images = append(r.images, im)
-			}
-		}
-		st, err := fid.ComputeStats(feats)
-		if err != nil {
-			return err
-		}
-		if r.FD, err = fid.FrechetDistance(st, refStats); err != nil {
-			return err
-		}
-		r.Acc, r.Placement = shapes.Aggregate(rs), shapes.AggregatePlacement(ps)
-		rep.Rows = append(rep.Rows, r)
+		rep.Rows = append(rep.Rows, ControlRow{Name: name, Kind: kind, Steps: steps, MsPer: float64(elapsed.Microseconds()) / 1000 / float64(dc.Prompts),
+			images: sc.images, FD: sc.fd, Acc: sc.acc, Placement: sc.placement})
 		return nil
 	}
 
@@ -241,11 +199,12 @@ func RunControl(ctx context.Context, backend compute.Backend, cfg *config.Config
 		refSteps = job.TeacherValidationSteps
 	}
 	ts := distill.TeacherSampling{Steps: refSteps, CFGScale: w}
-	rows := []struct {
+	type row struct {
 		name, kind string
 		steps      int
 		sample     func() (*tensors.Tensor, error)
-	}{
+	}
+	rows := []row{
 		{fmt.Sprintf("teacher, %d steps, no ControlNet", refSteps), KindTeacher, refSteps, func() (*tensors.Tensor, error) {
 			return distill.SampleTeacher(backend, mcfg, teacher, text, mask, null, noise, ts)
 		}},
@@ -255,21 +214,13 @@ func RunControl(ctx context.Context, backend compute.Backend, cfg *config.Config
 	}
 	for _, s := range dc.StudentSteps {
 		ss := distill.StudentSampling{Steps: s, Guidance: w, Seed: int64(dc.NoiseSeed)}
-		rows = append(rows, struct {
-			name, kind string
-			steps      int
-			sample     func() (*tensors.Tensor, error)
-		}{fmt.Sprintf("Sprint-ControlNet student, %d step%s", s, plural(s)), KindStudentControl, s, func() (*tensors.Tensor, error) {
+		rows = append(rows, row{fmt.Sprintf("Sprint-ControlNet student, %d step%s", s, plural(s)), KindStudentControl, s, func() (*tensors.Tensor, error) {
 			return distill.SampleStudentControl(backend, mcfg, student, sIn, text, mask, noise, ss)
 		}})
 	}
 	for _, s := range dc.StudentSteps {
 		ss := distill.StudentSampling{Steps: s, Guidance: w, Seed: int64(dc.NoiseSeed)}
-		rows = append(rows, struct {
-			name, kind string
-			steps      int
-			sample     func() (*tensors.Tensor, error)
-		}{fmt.Sprintf("unconditioned student, %d step%s", s, plural(s)), KindStudent, s, func() (*tensors.Tensor, error) {
+		rows = append(rows, row{fmt.Sprintf("unconditioned student, %d step%s", s, plural(s)), KindStudent, s, func() (*tensors.Tensor, error) {
 			return distill.SampleStudent(backend, mcfg, plain, text, mask, noise, ss)
 		}})
 	}

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/sprint-distill/sprint/config"
 )
 
 // TestControlDemoSmoke runs the shipped control demo config (configs/demo_control.yaml with the
@@ -16,26 +14,7 @@ import (
 // distil, every row is sampled and scored for placement, and the report with its side-by-side
 // overview is written.
 func TestControlDemoSmoke(t *testing.T) {
-	dir := t.TempDir()
-	cfg, err := config.Load(filepath.Join("..", "configs", "demo_control.yaml"), []string{
-		"data.paths=[" + filepath.Join(dir, "shapes") + "]",
-		"data.shapes.num_samples=64",
-		"distill.teacher_weights=" + filepath.Join("..", "assets", "teacher_shapes"),
-		"train.max_steps=2",
-		"train.validate_every=0",
-		"train.run_dir=" + filepath.Join(dir, "runs"),
-		"log.tensorboard=false",
-		"demo.dir=" + filepath.Join(dir, "demo"),
-		"demo.prompts=4",
-		"demo.grid_prompts=4",
-		"demo.reference_images=8",
-		"demo.teacher_steps=[2]",
-		"demo.student_steps=[1,2]",
-		"demo.controlnet_steps=2",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := smokeConfig(t, "demo_control.yaml", "demo.teacher_steps=[2]", "demo.controlnet_steps=2")
 	var console bytes.Buffer
 	rep, err := RunControl(context.Background(), backend(t), cfg, Options{Console: &console})
 	if err != nil {

@@ -17,7 +17,6 @@ import (
 	"github.com/sprint-distill/sprint/config"
 	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/distill"
-	"github.com/sprint-distill/sprint/eval/fid"
 	"github.com/sprint-distill/sprint/eval/shapes"
 	"github.com/sprint-distill/sprint/job"
 	"github.com/sprint-distill/sprint/model"
@@ -85,58 +84,19 @@ func Run(ctx context.Context, backend compute.Backend, cfg *config.Config, opts 
 	rep := &Report{Trained: map[string]time.Duration{}, TeacherAt: cfg.Distill.TeacherWeights}
 
 	// Held-out prompts and reference images.
-	sc := cfg.Data.Shapes
-	held := sc
-	held.Seed = sc.Seed + dc.HeldOutSeed
-	enc, err := sc.TextEncoder()
+	h, err := newHeldOut(cfg)
 	if err != nil {
 		return nil, err
 	}
-	scenes := make([]data.Scene, dc.Prompts)
-	for i := range scenes {
-		scenes[i] = data.SampleScene(held, i)
-		rep.Prompts = append(rep.Prompts, data.Caption(scenes[i]))
-	}
-	text, mask := enc.EncodeText(rep.Prompts)
-	null, _ := enc.EncodeText([]string{""})
-	det := shapes.DefaultDetector()
-	var refFeatures [][]float32
-	for i := range dc.ReferenceImages {
-		img, err := data.RenderScene(data.SampleScene(held, dc.Prompts+i))
-		if err != nil {
-			return nil, err
-		}
-		refFeatures = append(refFeatures, toFloat32(det.Features(img)))
-	}
-	refStats, err := fid.ComputeStats(refFeatures)
-	if err != nil {
-		return nil, fmt.Errorf("reference statistics: %w", err)
-	}
-	noise := job.FixedNoise(uint64(dc.NoiseSeed), dc.Prompts, sc.LatentShape())
-	w := job.GuidanceScale(cfg.Distill)
+	rep.Prompts = h.prompts
+	text, mask, null, noise, w := h.text, h.mask, h.null, h.noise, h.guidance
 
 	score := func(r *Row, lat *tensors.Tensor, elapsed time.Duration) error {
-		imgs, err := data.DecodeLatents(lat)
+		sc, err := h.score(lat, dc.GridPrompts, false)
 		if err != nil {
 			return err
 		}
-		var feats [][]float32
-		var rs []shapes.Result
-		for i, im := range imgs {
-			feats = append(feats, toFloat32(det.Features(im)))
-			rs = append(rs, shapes.Score(scenes[i], det.Detect(im)))
-			if i < dc.GridPrompts {
-				r.images = append(r.images, im)
-			}
-		}
-		st, err := fid.ComputeStats(feats)
-		if err != nil {
-			return err
-		}
-		if r.FD, err = fid.FrechetDistance(st, refStats); err != nil {
-			return err
-		}
-		r.Acc = shapes.Aggregate(rs)
+		r.images, r.FD, r.Acc = sc.images, sc.fd, sc.acc
 		r.MsPer = float64(elapsed.Milliseconds()) / float64(dc.Prompts)
 		return nil
 	}

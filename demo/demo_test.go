@@ -40,25 +40,7 @@ func TestVariantConfig(t *testing.T) {
 // assets/teacher_shapes) at a reduced size: every variant distils for a few steps, every row
 // is sampled and scored, and the report and grids are written.
 func TestDemoSmoke(t *testing.T) {
-	dir := t.TempDir()
-	cfg, err := config.Load(filepath.Join("..", "configs", "demo.yaml"), []string{
-		"data.paths=[" + filepath.Join(dir, "shapes") + "]",
-		"data.shapes.num_samples=64",
-		"distill.teacher_weights=" + filepath.Join("..", "assets", "teacher_shapes"),
-		"train.max_steps=2",
-		"train.validate_every=0",
-		"train.run_dir=" + filepath.Join(dir, "runs"),
-		"log.tensorboard=false",
-		"demo.dir=" + filepath.Join(dir, "demo"),
-		"demo.prompts=4",
-		"demo.grid_prompts=4",
-		"demo.reference_images=8",
-		"demo.teacher_steps=[1,4]",
-		"demo.student_steps=[1,2]",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := smokeConfig(t, "demo.yaml", "demo.teacher_steps=[1,4]")
 	var console bytes.Buffer
 	rep, err := Run(context.Background(), backend(t), cfg, Options{Console: &console})
 	if err != nil {
@@ -94,3 +76,29 @@ func TestDemoSmoke(t *testing.T) {
 }
 
 func backend(t testing.TB) compute.Backend { return testbackend.Get(t) }
+
+// smokeConfig loads a shipped demo config (configs/<name>, with the teacher in
+// assets/teacher_shapes) at the smoke tests' tiny size, in a temporary folder, with the extra
+// overrides after the common ones.
+func smokeConfig(t *testing.T, name string, extra ...string) *config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := config.Load(filepath.Join("..", "configs", name), append([]string{
+		"data.paths=[" + filepath.Join(dir, "shapes") + "]",
+		"data.shapes.num_samples=64",
+		"distill.teacher_weights=" + filepath.Join("..", "assets", "teacher_shapes"),
+		"train.max_steps=2",
+		"train.validate_every=0",
+		"train.run_dir=" + filepath.Join(dir, "runs"),
+		"log.tensorboard=false",
+		"demo.dir=" + filepath.Join(dir, "demo"),
+		"demo.prompts=4",
+		"demo.grid_prompts=4",
+		"demo.reference_images=8",
+		"demo.student_steps=[1,2]",
+	}, extra...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}

@@ -170,20 +170,9 @@ func ControlFlowMatchingLoss(cfg Config, ccfg ControlConfig, mcfg model.Config) 
 	return func(g *Graph, in train.StepInputs) train.StepOutputs {
 		b := readBatch(in)
 		cond := readControl(in)
-		x0 := b.latent
-		dtype := x0.DType()
-		batch := x0.Shape().Dimensions[0]
-		d := &draws{state: in.Rng}
-		t := d.flowTime(batch, dtype, fm)
-		xt, target := flowMatchingPair(x0, d.normal(x0.Shape()), t)
-		text := b.text
-		if fm.CaptionDropout > 0 {
-			drop := d.bernoulli(batch, dtype, fm.CaptionDropout)
-			text = Where(drop, nullEmbedding(in, text), text)
-		}
-		ctrl := &model.Control{Layers: ccfg.NumLayers, Weights: model.Weights(in.Trainable), Cond: cond, Scale: ccfg.ConditioningScale}
-		out := model.Forward(r, model.Weights(frozen(in, TeacherGroup)), model.Inputs{X: xt, T: t, Text: text, Mask: b.mask, Control: ctrl}, nil)
-		loss := ReduceAllMean(Square(Sub(ConvertDType(out.V, dtype), target)))
-		return train.StepOutputs{Loss: loss, Metrics: map[string]*Node{"fm_loss": loss}}
+		return flowMatchingStep(in, b, fm, func(mi model.Inputs) *Node {
+			mi.Control = &model.Control{Layers: ccfg.NumLayers, Weights: model.Weights(in.Trainable), Cond: cond, Scale: ccfg.ConditioningScale}
+			return model.Forward(r, model.Weights(frozen(in, TeacherGroup)), mi, nil).V
+		})
 	}, nil
 }

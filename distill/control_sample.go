@@ -84,11 +84,7 @@ func SampleStudentControl(backend compute.Backend, mcfg model.Config, params mod
 		return nil, fmt.Errorf("distill: ControlNet student sampler: %w", err)
 	}
 	defer exec.Finalize()
-	args := make([]any, 0, len(values)+5)
-	for _, v := range values {
-		args = append(args, v)
-	}
-	args = append(args, noise, text, mask, rng, ctrl.Cond)
+	args := execArgs(values, noise, text, mask, rng, ctrl.Cond)
 	out, err := exec.Exec(args...)
 	if err != nil {
 		return nil, fmt.Errorf("distill: ControlNet student sampler: %w", err)
@@ -158,11 +154,7 @@ func SampleTeacherControl(backend compute.Backend, mcfg model.Config, params mod
 	for i := range opts.Steps {
 		from := math.Pi / 2 * float64(opts.Steps-i) / float64(opts.Steps)
 		to := math.Pi / 2 * float64(opts.Steps-i-1) / float64(opts.Steps)
-		args := make([]any, 0, len(values)+7)
-		for _, v := range values {
-			args = append(args, v)
-		}
-		args = append(args, state, text, mask, null, scalarTensor(from, dtype), scalarTensor(to, dtype), ctrl.Cond)
+		args := execArgs(values, state, text, mask, null, scalarTensor(from, dtype), scalarTensor(to, dtype), ctrl.Cond)
 		out, err := exec.Exec(args...)
 		if err != nil {
 			return nil, fmt.Errorf("distill: ControlNet teacher sampler step %d: %w", i, err)

@@ -8,14 +8,15 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/gobackend"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/testbackend"
 	"github.com/sprint-distill/sprint/model"
 	"github.com/sprint-distill/sprint/train"
 )
 
-func testBackend() compute.Backend { return gobackend.GetBackend() }
+// testBackend is the shared test backend (internal/testbackend).
+func testBackend() compute.Backend { return testbackend.Must() }
 
 // stepRun is the host side of one loss-function call.
 type stepRun struct {

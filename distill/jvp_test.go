@@ -4,7 +4,6 @@ import (
 	"math"
 	"testing"
 
-	"github.com/gomlx/compute/gobackend"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -21,7 +20,7 @@ func closedForm(w *Node) func(in []*Node) []*Node {
 }
 
 func TestJVPClosedForm(t *testing.T) {
-	backend := gobackend.GetBackend()
+	backend := testBackend()
 	x := [][]float64{{0.3, -1.2, 0.7}, {1.5, 0.1, -0.4}}
 	th := []float64{0.4, 1.1}
 	vx := [][]float64{{1, 0.5, -2}, {0.2, -0.3, 0.9}}
@@ -87,7 +86,7 @@ func flat(t *tensors.Tensor) []float64 {
 // TestJVPDependentPrimals checks that JVP differentiates along each primal separately even
 // when one primal is computed from another in the graph (x = 2θ here).
 func TestJVPDependentPrimals(t *testing.T) {
-	backend := gobackend.GetBackend()
+	backend := testBackend()
 	out, err := ExecOnceN(backend, func(th *Node) []*Node {
 		x := MulScalar(th, 2)
 		_, j := JVP(func(in []*Node) []*Node {

@@ -128,22 +128,30 @@ func FlowMatchingLoss(cfg Config, mcfg model.Config) (train.LossFn, error) {
 	}
 	fm := cfg.FlowMatching
 	return func(g *Graph, in train.StepInputs) train.StepOutputs {
-		b := readBatch(in)
-		x0 := b.latent
-		dtype := x0.DType()
-		batch := x0.Shape().Dimensions[0]
-		d := &draws{state: in.Rng}
-		t := d.flowTime(batch, dtype, fm)
-		xt, target := flowMatchingPair(x0, d.normal(x0.Shape()), t)
-		text := b.text
-		if fm.CaptionDropout > 0 {
-			drop := d.bernoulli(batch, dtype, fm.CaptionDropout)
-			text = Where(drop, nullEmbedding(in, text), text)
-		}
-		out := model.Forward(r, model.CastWeights(r, model.Weights(in.Trainable)), model.Inputs{X: xt, T: t, Text: text, Mask: b.mask}, nil)
-		loss := ReduceAllMean(Square(Sub(ConvertDType(out.V, dtype), target)))
-		return train.StepOutputs{Loss: loss, Metrics: map[string]*Node{"fm_loss": loss}}
+		return flowMatchingStep(in, readBatch(in), fm, func(mi model.Inputs) *Node {
+			return model.Forward(r, model.CastWeights(r, model.Weights(in.Trainable)), mi, nil).V
+		})
 	}, nil
+}
+
+// flowMatchingStep is the body of a flow-matching loss: it draws t and the noise, drops
+// captions, and returns the mean squared error of velocity (the network's v for the X, T, Text
+// and Mask it is given) against n − x0, as the loss and the metric fm_loss.
+func flowMatchingStep(in train.StepInputs, b batchNodes, fm FlowMatchingConfig, velocity func(model.Inputs) *Node) train.StepOutputs {
+	x0 := b.latent
+	dtype := x0.DType()
+	batch := x0.Shape().Dimensions[0]
+	d := &draws{state: in.Rng}
+	t := d.flowTime(batch, dtype, fm)
+	xt, target := flowMatchingPair(x0, d.normal(x0.Shape()), t)
+	text := b.text
+	if fm.CaptionDropout > 0 {
+		drop := d.bernoulli(batch, dtype, fm.CaptionDropout)
+		text = Where(drop, nullEmbedding(in, text), text)
+	}
+	v := velocity(model.Inputs{X: xt, T: t, Text: text, Mask: b.mask})
+	loss := ReduceAllMean(Square(Sub(ConvertDType(v, dtype), target)))
+	return train.StepOutputs{Loss: loss, Metrics: map[string]*Node{"fm_loss": loss}}
 }
 
 // flowMatchingPair is the rectified-flow input and target: x_t = (1−t)·x0 + t·n, v = n − x0.

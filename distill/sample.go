@@ -83,43 +83,12 @@ func StudentSampleGraph(mcfg model.Config, w model.Weights, noise, text, mask, g
 // (B,L,Dc) and mask (B,L) the prompts, noise (B,C,H,W) the fixed unit starting noise. It returns
 // the latents (B,C,H,W) in latent units.
 func SampleStudent(backend compute.Backend, mcfg model.Config, params model.Params, text, mask, noise *tensors.Tensor, s StudentSampling) (*tensors.Tensor, error) {
-	r, err := resolvedModel(mcfg)
+	sampler, err := NewStudentSampler(backend, mcfg, params, s)
 	if err != nil {
 		return nil, err
 	}
-	sch, err := s.schedule()
-	if err != nil {
-		return nil, err
-	}
-	rng, err := RNGStateFromSeed(s.Seed)
-	if err != nil {
-		return nil, fmt.Errorf("distill: sampler RNG: %w", err)
-	}
-	names, values := params.Sorted()
-	exec, err := NewExec(backend, func(in []*Node) []*Node {
-		w := model.Weights{}
-		for i, n := range names {
-			w[n] = in[i]
-		}
-		noise, text, mask, rng := in[len(names)], in[len(names)+1], in[len(names)+2], in[len(names)+3]
-		guidance := perSampleConst(noise, noise.Shape().Dimensions[0], s.Guidance)
-		latent, _ := StudentSampleGraph(r, w, noise, text, mask, guidance, rng, sch)
-		return []*Node{latent}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("distill: student sampler: %w", err)
-	}
-	defer exec.Finalize()
-	args := make([]any, 0, len(values)+4)
-	for _, v := range values {
-		args = append(args, v)
-	}
-	args = append(args, noise, text, mask, rng)
-	out, err := exec.Exec(args...)
-	if err != nil {
-		return nil, fmt.Errorf("distill: student sampler: %w", err)
-	}
-	return out[0], nil
+	defer sampler.Close()
+	return sampler.Sample(noise, text, mask, s.Seed)
 }
 
 // Teacher ODE solvers accepted by TeacherSampling.Solver.
@@ -225,11 +194,7 @@ func SampleTeacher(backend compute.Backend, mcfg model.Config, params model.Para
 	for i := range opts.Steps {
 		from := start * float64(opts.Steps-i) / float64(opts.Steps)
 		to := start * float64(opts.Steps-i-1) / float64(opts.Steps)
-		args := make([]any, 0, len(values)+6)
-		for _, v := range values {
-			args = append(args, v)
-		}
-		args = append(args, state, text, mask, null, scalarTensor(from, dtype), scalarTensor(to, dtype))
+		args := execArgs(values, state, text, mask, null, scalarTensor(from, dtype), scalarTensor(to, dtype))
 		out, err := exec.Exec(args...)
 		if err != nil {
 			return nil, fmt.Errorf("distill: teacher sampler step %d: %w", i, err)

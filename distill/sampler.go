@@ -52,11 +52,7 @@ func (s *StudentSampler) Sample(noise, text, mask *tensors.Tensor, seed int64) (
 	if err != nil {
 		return nil, fmt.Errorf("distill: sampler RNG: %w", err)
 	}
-	args := make([]any, 0, len(s.values)+4)
-	for _, v := range s.values {
-		args = append(args, v)
-	}
-	args = append(args, noise, text, mask, rng)
+	args := execArgs(s.values, noise, text, mask, rng)
 	out, err := s.exec.Exec(args...)
 	if err != nil {
 		return nil, fmt.Errorf("distill: student sampler: %w", err)
@@ -65,6 +61,16 @@ func (s *StudentSampler) Sample(noise, text, mask *tensors.Tensor, seed int64) (
 		return nil, fmt.Errorf("distill: student sampler: %w", err)
 	}
 	return out[0], nil
+}
+
+// execArgs is the argument list of a sampler's graph: the parameter values (in the graph's
+// name order), then the other inputs.
+func execArgs(values []*tensors.Tensor, rest ...any) []any {
+	args := make([]any, 0, len(values)+len(rest))
+	for _, v := range values {
+		args = append(args, v)
+	}
+	return append(args, rest...)
 }
 
 // Close releases the compiled graphs.

@@ -4,32 +4,18 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
-	_ "github.com/gomlx/compute/gobackend"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/testbackend"
 )
 
-var (
-	backendOnce sync.Once
-	backendVal  compute.Backend
-	backendErr  error
-)
-
-// testBackend is the pure-Go backend (never an auto-installing XLA one).
-func testBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	backendOnce.Do(func() { backendVal, backendErr = compute.NewWithConfig("go") })
-	if backendErr != nil {
-		t.Fatal(backendErr)
-	}
-	return backendVal
-}
+// testBackend is the shared test backend (internal/testbackend).
+func testBackend(t testing.TB) compute.Backend { return testbackend.Get(t) }
 
 // tinyConfig is a 3-layer Gemma-2 of width 8: 4 query heads sharing 2 key/value heads of width
 // 4 (so head groups matter), MLP width 12, vocabulary 40, sliding window 3 on layers 0 and 2.

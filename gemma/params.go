@@ -1,13 +1,13 @@
 package gemma
 
 import (
-	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/safetensors"
 )
 
 // Parameter names outside the layers (Hugging Face's Gemma2ForCausalLM keys).
@@ -137,55 +137,12 @@ func (p Params) Sorted() ([]string, []*tensors.Tensor) {
 // Check compares p against ParamSpecs(c): it returns an error listing the missing,
 // unexpected and mis-shaped names, or nil when they match exactly.
 func (p Params) Check(c Config) error {
-	specs := ParamSpecs(c)
-	want := make(map[string][]int, len(specs))
-	for _, s := range specs {
-		want[s.Name] = s.Dims
-	}
-	var missing, unexpected, misshaped []string
-	for _, s := range specs {
-		t, ok := p[s.Name]
-		if !ok || t == nil {
-			missing = append(missing, s.Name)
-			continue
-		}
-		if !slices.Equal(t.Shape().Dimensions, s.Dims) {
-			misshaped = append(misshaped, fmt.Sprintf("%s: have %v, want %v", s.Name, t.Shape().Dimensions, s.Dims))
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(p)) {
-		if _, ok := want[name]; !ok {
-			unexpected = append(unexpected, name)
-		}
-	}
+	missing, unexpected, misshaped := safetensors.Compare(ParamSpecs(c), p)
 	return keysError("gemma parameters", missing, unexpected, misshaped)
 }
 
-// keysError formats a parameter-set mismatch ("<what> do not match the config", then one
-// line per key, at most maxListed per list); nil when all lists are empty.
+// keysError formats a parameter-set mismatch ("<what> do not match config.json", then one
+// line per key, at most 20 per list); nil when all lists are empty.
 func keysError(what string, missing, unexpected, misshaped []string) error {
-	if len(missing)+len(unexpected)+len(misshaped) == 0 {
-		return nil
-	}
-	const maxListed = 20
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s do not match config.json (%d missing, %d unexpected, %d mis-shaped)",
-		what, len(missing), len(unexpected), len(misshaped))
-	list := func(title string, items []string) {
-		if len(items) == 0 {
-			return
-		}
-		fmt.Fprintf(&b, "\n  %s:", title)
-		for i, it := range items {
-			if i == maxListed {
-				fmt.Fprintf(&b, "\n    … and %d more", len(items)-maxListed)
-				break
-			}
-			b.WriteString("\n    " + it)
-		}
-	}
-	list("missing", missing)
-	list("unexpected", unexpected)
-	list("mis-shaped", misshaped)
-	return fmt.Errorf("%s", b.String())
+	return safetensors.KeysError(what, "config.json", 20, missing, unexpected, misshaped)
 }

@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
 	"path/filepath"
 
 	"github.com/gomlx/compute"
@@ -27,7 +26,6 @@ import (
 	"github.com/sprint-distill/sprint/config"
 	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/distill"
-	"github.com/sprint-distill/sprint/eval/shapes"
 	"github.com/sprint-distill/sprint/model"
 	"github.com/sprint-distill/sprint/train"
 )
@@ -105,33 +103,11 @@ func controlPhases(backend compute.Backend, cfg *config.Config, mcfg model.Confi
 	if err != nil {
 		return nil, nil, err
 	}
-	gFrozen := []string{distill.TeacherGroup}
-	buffers := ""
-	if dcfg.LADD() {
-		heads, sn, err := distill.InitHeads(dcfg, mcfg, cfg.Train.Seed+1)
-		if err != nil {
-			return nil, nil, err
-		}
-		groups[distill.HeadsGroup] = train.Group(heads)
-		groups[distill.HeadsStateGroup] = train.Group(sn)
-		gFrozen = append(gFrozen, distill.HeadsGroup)
-		buffers = distill.HeadsStateGroup
+	phases, err := gdPhases(backend, cfg, mcfg, groups, gLoss, func() (train.LossFn, error) { return distill.ControlDiscriminatorLoss(dcfg, cc, mcfg) })
+	if err != nil {
+		return nil, nil, err
 	}
-	specs := []train.PhaseSpec{{
-		Name: "g", Loss: gLoss, Trainable: distill.StudentGroup, Frozen: gFrozen, Buffers: buffers,
-		Repeat: cfg.Train.PhaseRatio.G, Generator: true}}
-	if dcfg.LADD() {
-		dLoss, err := distill.ControlDiscriminatorLoss(dcfg, cc, mcfg)
-		if err != nil {
-			return nil, nil, err
-		}
-		specs = append(specs, train.PhaseSpec{
-			Name: "d", Loss: dLoss, Trainable: distill.HeadsGroup,
-			Frozen: []string{distill.TeacherGroup, distill.StudentGroup}, Buffers: distill.HeadsStateGroup,
-			Repeat: cfg.Train.PhaseRatio.D})
-	}
-	phases, err := train.NewPhases(backend, cfg.Train, specs...)
-	return phases, []string{distill.TeacherGroup}, err
+	return phases, []string{distill.TeacherGroup}, nil
 }
 
 // exportControl writes a completed ControlNet job's networks in the diffusers layout.
@@ -196,55 +172,18 @@ func newControlValidator(backend compute.Backend, cfg *config.Config, mcfg model
 	decoder := DecoderFor(r)
 	w := GuidanceScale(cfg.Distill)
 	cc := cfg.Control
-	return train.ValidatorFunc(func(ctx context.Context, step int64, groups map[string]train.Group) (train.Validation, error) {
-		v := train.Validation{Images: map[string][]image.Image{}, Scalars: map[string]float64{}, Columns: len(prompts.Texts)}
-		add := func(name string, lat *tensors.Tensor) error {
-			imgs, err := decoder.Decode(lat)
-			if err != nil {
-				return err
-			}
-			v.Images[name] = imgs
-			if prompts.Scenes != nil {
-				det := shapes.DefaultDetector()
-				var rs []shapes.Result
-				var ps []shapes.Placement
-				for i, im := range imgs {
-					dets := det.Detect(im)
-					rs = append(rs, shapes.Score(prompts.Scenes[i], dets))
-					ps = append(ps, shapes.Place(prompts.Scenes[i], dets))
-				}
-				v.Scalars[name+"_exact"] = shapes.Aggregate(rs).Exact
-				v.Scalars[name+"_placed"] = shapes.AggregatePlacement(ps).Placed
-			}
-			return nil
-		}
-		switch kind {
-		case Teacher:
-			in := distill.ControlInput{Weights: model.Params(groups[distill.ControlNetGroup]), Layers: cc.NumLayers, Scale: cc.ConditioningScale, Cond: cond}
-			lat, err := distill.SampleTeacherControl(backend, mcfg, model.Params(groups[distill.TeacherGroup]), in, prompts.Text, prompts.Mask, null, noise,
-				distill.TeacherSampling{Steps: TeacherValidationSteps, CFGScale: w})
-			if err != nil {
-				return v, err
-			}
-			if err := add(fmt.Sprintf("teacher_controlnet_%dstep", TeacherValidationSteps), lat); err != nil {
-				return v, err
-			}
-		case Distill:
-			student, ctrl := model.SplitControl(model.Params(groups[distill.StudentGroup]))
-			in := distill.ControlInput{Weights: ctrl, Layers: cc.NumLayers, Scale: cc.ConditioningScale, Cond: cond}
-			for _, steps := range []int{1, 2} {
-				lat, err := distill.SampleStudentControl(backend, mcfg, student, in, prompts.Text, prompts.Mask, noise,
-					distill.StudentSampling{Steps: steps, Guidance: w, Seed: 0})
-				if err != nil {
-					return v, err
-				}
-				if err := add(fmt.Sprintf("student_controlnet_%dstep", steps), lat); err != nil {
-					return v, err
-				}
-			}
-		}
-		return v, nil
-	}), nil
+	teacher := func(groups map[string]train.Group) (*tensors.Tensor, error) {
+		in := distill.ControlInput{Weights: model.Params(groups[distill.ControlNetGroup]), Layers: cc.NumLayers, Scale: cc.ConditioningScale, Cond: cond}
+		return distill.SampleTeacherControl(backend, mcfg, model.Params(groups[distill.TeacherGroup]), in, prompts.Text, prompts.Mask, null, noise,
+			distill.TeacherSampling{Steps: TeacherValidationSteps, CFGScale: w})
+	}
+	student := func(groups map[string]train.Group, steps int) (*tensors.Tensor, error) {
+		student, ctrl := model.SplitControl(model.Params(groups[distill.StudentGroup]))
+		in := distill.ControlInput{Weights: ctrl, Layers: cc.NumLayers, Scale: cc.ConditioningScale, Cond: cond}
+		return distill.SampleStudentControl(backend, mcfg, student, in, prompts.Text, prompts.Mask, noise,
+			distill.StudentSampling{Steps: steps, Guidance: w, Seed: 0})
+	}
+	return samplingValidator(kind, prompts, decoder, "_controlnet", true, teacher, student), nil
 }
 
 // exportControlGroup exports a checkpoint group of a ControlNet run (ExportCheckpoint): the

@@ -208,6 +208,15 @@ func distillPhases(backend compute.Backend, cfg *config.Config, mcfg model.Confi
 	if err != nil {
 		return nil, err
 	}
+	return gdPhases(backend, cfg, mcfg, groups, gLoss, func() (train.LossFn, error) { return distill.DiscriminatorLoss(dcfg, mcfg) })
+}
+
+// gdPhases makes a distillation's phases from its generator loss: G trains the student with
+// the teacher frozen, repeated train.phase_ratio.g times; with LADD, the discriminator heads
+// and their spectral-norm state are initialised into groups and D (dLoss) trains the heads,
+// repeated train.phase_ratio.d times, while G sees them frozen.
+func gdPhases(backend compute.Backend, cfg *config.Config, mcfg model.Config, groups map[string]train.Group, gLoss train.LossFn, dLoss func() (train.LossFn, error)) ([]train.Phase, error) {
+	dcfg := cfg.Distill
 	gFrozen := []string{distill.TeacherGroup}
 	buffers := ""
 	if dcfg.LADD() {
@@ -224,12 +233,12 @@ func distillPhases(backend compute.Backend, cfg *config.Config, mcfg model.Confi
 		Name: "g", Loss: gLoss, Trainable: distill.StudentGroup, Frozen: gFrozen, Buffers: buffers,
 		Repeat: cfg.Train.PhaseRatio.G, Generator: true}}
 	if dcfg.LADD() {
-		dLoss, err := distill.DiscriminatorLoss(dcfg, mcfg)
+		dl, err := dLoss()
 		if err != nil {
 			return nil, err
 		}
 		specs = append(specs, train.PhaseSpec{
-			Name: "d", Loss: dLoss, Trainable: distill.HeadsGroup,
+			Name: "d", Loss: dl, Trainable: distill.HeadsGroup,
 			Frozen: []string{distill.TeacherGroup, distill.StudentGroup}, Buffers: distill.HeadsStateGroup,
 			Repeat: cfg.Train.PhaseRatio.D})
 	}

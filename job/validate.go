@@ -113,6 +113,25 @@ func newValidator(backend compute.Backend, cfg *config.Config, mcfg model.Config
 		decoder = lazyDecoder(backend, cfg.Data.VAE)
 	}
 	w := GuidanceScale(cfg.Distill)
+	teacher := func(groups map[string]train.Group) (*tensors.Tensor, error) {
+		return distill.SampleTeacher(backend, mcfg, model.Params(groups[distill.TeacherGroup]), prompts.Text, prompts.Mask, null, noise,
+			distill.TeacherSampling{Steps: TeacherValidationSteps, CFGScale: w})
+	}
+	student := func(groups map[string]train.Group, steps int) (*tensors.Tensor, error) {
+		return distill.SampleStudent(backend, mcfg, model.Params(groups[distill.StudentGroup]), prompts.Text, prompts.Mask, noise,
+			distill.StudentSampling{Steps: steps, Guidance: w, Seed: 0})
+	}
+	return samplingValidator(kind, prompts, decoder, "", false, teacher, student), nil
+}
+
+// samplingValidator is a validation hook that samples the validation prompts: the teacher
+// (teacher_<suffix>_<n>step, by TeacherValidationSteps steps) for teacher training, the student
+// at 1 and 2 steps (student<suffix>_<n>step) for a distillation. It decodes them and, on the
+// shapes dataset, logs the exact-detector accuracy (<name>_exact) and, with place, the
+// placement score (<name>_placed).
+func samplingValidator(kind Kind, prompts Prompts, decoder decode.Decoder, suffix string, place bool,
+	teacher func(groups map[string]train.Group) (*tensors.Tensor, error),
+	student func(groups map[string]train.Group, steps int) (*tensors.Tensor, error)) train.Validator {
 	return train.ValidatorFunc(func(ctx context.Context, step int64, groups map[string]train.Group) (train.Validation, error) {
 		v := train.Validation{Images: map[string][]image.Image{}, Scalars: map[string]float64{}, Columns: len(prompts.Texts)}
 		add := func(name string, lat *tensors.Tensor) error {
@@ -122,39 +141,45 @@ func newValidator(backend compute.Backend, cfg *config.Config, mcfg model.Config
 			}
 			v.Images[name] = imgs
 			if prompts.Scenes != nil {
-				var rs []shapes.Result
 				det := shapes.DefaultDetector()
+				var rs []shapes.Result
+				var ps []shapes.Placement
 				for i, im := range imgs {
-					rs = append(rs, shapes.Score(prompts.Scenes[i], det.Detect(im)))
+					dets := det.Detect(im)
+					rs = append(rs, shapes.Score(prompts.Scenes[i], dets))
+					if place {
+						ps = append(ps, shapes.Place(prompts.Scenes[i], dets))
+					}
 				}
 				v.Scalars[name+"_exact"] = shapes.Aggregate(rs).Exact
+				if place {
+					v.Scalars[name+"_placed"] = shapes.AggregatePlacement(ps).Placed
+				}
 			}
 			return nil
 		}
 		switch kind {
 		case Teacher:
-			lat, err := distill.SampleTeacher(backend, mcfg, model.Params(groups[distill.TeacherGroup]), prompts.Text, prompts.Mask, null, noise,
-				distill.TeacherSampling{Steps: TeacherValidationSteps, CFGScale: w})
+			lat, err := teacher(groups)
 			if err != nil {
 				return v, err
 			}
-			if err := add(fmt.Sprintf("teacher_%dstep", TeacherValidationSteps), lat); err != nil {
+			if err := add(fmt.Sprintf("teacher%s_%dstep", suffix, TeacherValidationSteps), lat); err != nil {
 				return v, err
 			}
 		case Distill:
 			for _, steps := range []int{1, 2} {
-				lat, err := distill.SampleStudent(backend, mcfg, model.Params(groups[distill.StudentGroup]), prompts.Text, prompts.Mask, noise,
-					distill.StudentSampling{Steps: steps, Guidance: w, Seed: 0})
+				lat, err := student(groups, steps)
 				if err != nil {
 					return v, err
 				}
-				if err := add(fmt.Sprintf("student_%dstep", steps), lat); err != nil {
+				if err := add(fmt.Sprintf("student%s_%dstep", suffix, steps), lat); err != nil {
 					return v, err
 				}
 			}
 		}
 		return v, nil
-	}), nil
+	})
 }
 
 // lazyDecoder opens the DC-AE of vaeDir on first use and keeps it for the run.

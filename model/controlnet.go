@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
+	"github.com/sprint-distill/sprint/safetensors"
 )
 
 // The SANA ControlNet in diffusers' SanaControlNetModel layout (controlnets/controlnet_sana.py):
@@ -125,24 +126,7 @@ func CheckControlParams(cfg Config, layers int, p Params) error {
 
 // checkAgainst is CheckParams for any list of specs.
 func checkAgainst(specs []ParamSpec, p Params, what string) error {
-	want := make(map[string]bool, len(specs))
-	var missing, unexpected, misshaped []string
-	for _, s := range specs {
-		want[s.Name] = true
-		t, ok := p[s.Name]
-		if !ok || t == nil {
-			missing = append(missing, s.Name)
-			continue
-		}
-		if d := t.Shape().Dimensions; !slices.Equal(d, s.Dims) {
-			misshaped = append(misshaped, fmt.Sprintf("%s: have %v, want %v", s.Name, d, s.Dims))
-		}
-	}
-	for _, name := range SortedNames(p) {
-		if !want[name] {
-			unexpected = append(unexpected, name)
-		}
-	}
+	missing, unexpected, misshaped := safetensors.Compare(specs, p)
 	return KeysError(what, missing, unexpected, misshaped)
 }
 

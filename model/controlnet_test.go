@@ -367,21 +367,7 @@ func TestForwardReadsExactlyTheControlTable(t *testing.T) {
 			Text: input("text", B, cfg.CaptionLen, cfg.CaptionDim), Mask: input("mask", B, cfg.CaptionLen),
 			Control: &Control{Layers: layers, Weights: cw, Cond: input("cond", B, cfg.InChannels, side, side), Scale: 1},
 		}, nil)
-		read := map[string]bool{}
-		seen := map[*Node]bool{}
-		stack := []*Node{out.V}
-		for len(stack) > 0 {
-			n := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			if seen[n] {
-				continue
-			}
-			seen[n] = true
-			if name, ok := nameOf[n]; ok {
-				read[name] = true
-			}
-			stack = append(stack, n.Inputs()...)
-		}
+		read := namesReached(nameOf, out.V)
 		if len(read) != len(cw) {
 			var unread []string
 			for name := range cw {

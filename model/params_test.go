@@ -80,20 +80,7 @@ func checkForwardReads(t *testing.T, cfg Config, role Role) {
 	}
 
 	// Walk the graph back from the outputs and collect the table weights reached.
-	read := map[string]bool{}
-	seen := map[*Node]bool{}
-	for len(roots) > 0 {
-		n := roots[len(roots)-1]
-		roots = roots[:len(roots)-1]
-		if seen[n] {
-			continue
-		}
-		seen[n] = true
-		if name, ok := nameOf[n]; ok {
-			read[name] = true
-		}
-		roots = append(roots, n.Inputs()...)
-	}
+	read := namesReached(nameOf, roots...)
 	var unread []string
 	for _, s := range specs {
 		if !read[s.Name] {
@@ -147,4 +134,25 @@ func TestParamTableRoles(t *testing.T) {
 	if got, want := len(names(cfg, Teacher))-len(names(off, Teacher)), 4*cfg.Depth; got != want {
 		t.Errorf("QK norm in both attentions adds %d parameters, want %d", got, want)
 	}
+}
+
+// namesReached walks the graph back from roots and returns the names (by nameOf) of the
+// nodes reached.
+func namesReached(nameOf map[*Node]string, roots ...*Node) map[string]bool {
+	read := map[string]bool{}
+	seen := map[*Node]bool{}
+	stack := slices.Clone(roots)
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if name, ok := nameOf[n]; ok {
+			read[name] = true
+		}
+		stack = append(stack, n.Inputs()...)
+	}
+	return read
 }

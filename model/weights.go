@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/safetensors"
 )
 
 // Params holds parameter values by name (diffusers keys).
@@ -41,52 +41,13 @@ func (p Params) Args() []any {
 // CheckParams compares p against the specs of (cfg, role): it returns an error listing the
 // missing, unexpected and mis-shaped names, or nil when they match exactly.
 func CheckParams(cfg Config, role Role, p Params) error {
-	specs := ParamSpecs(cfg, role)
-	want := make(map[string][]int, len(specs))
-	for _, s := range specs {
-		want[s.Name] = s.Dims
-	}
-	var missing, unexpected, misshaped []string
-	for _, s := range specs {
-		t, ok := p[s.Name]
-		if !ok || t == nil {
-			missing = append(missing, s.Name)
-			continue
-		}
-		if !slices.Equal(t.Shape().Dimensions, s.Dims) {
-			misshaped = append(misshaped, fmt.Sprintf("%s: have %v, want %v", s.Name, t.Shape().Dimensions, s.Dims))
-		}
-	}
-	for _, name := range SortedNames(p) {
-		if _, ok := want[name]; !ok {
-			unexpected = append(unexpected, name)
-		}
-	}
-	return KeysError(role.String()+" parameters", missing, unexpected, misshaped)
+	return checkAgainst(ParamSpecs(cfg, role), p, role.String()+" parameters")
 }
 
 // KeysError formats a parameter-set mismatch ("<what> do not match the model config", then
 // one line per key); it returns nil when all lists are empty.
 func KeysError(what string, missing, unexpected, misshaped []string) error {
-	if len(missing)+len(unexpected)+len(misshaped) == 0 {
-		return nil
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s do not match the model config (%d missing, %d unexpected, %d mis-shaped)",
-		what, len(missing), len(unexpected), len(misshaped))
-	list := func(title string, items []string) {
-		if len(items) == 0 {
-			return
-		}
-		fmt.Fprintf(&b, "\n  %s:", title)
-		for _, it := range items {
-			b.WriteString("\n    " + it)
-		}
-	}
-	list("missing", missing)
-	list("unexpected", unexpected)
-	list("mis-shaped", misshaped)
-	return fmt.Errorf("%s", b.String())
+	return safetensors.KeysError(what, "the model config", 0, missing, unexpected, misshaped)
 }
 
 // Weights maps parameter names (diffusers keys, see ParamSpecs) to graph nodes: parameters,

@@ -12,12 +12,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/compute"
-	_ "github.com/gomlx/compute/gobackend"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/testbackend"
 
 	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/eval/imaging"
@@ -25,20 +24,8 @@ import (
 	"github.com/sprint-distill/sprint/vae"
 )
 
-var (
-	backendOnce sync.Once
-	backendVal  compute.Backend
-	backendErr  error
-)
-
-func testBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	backendOnce.Do(func() { backendVal, backendErr = compute.NewWithConfig("go") })
-	if backendErr != nil {
-		t.Fatal(backendErr)
-	}
-	return backendVal
-}
+// testBackend is the shared test backend (internal/testbackend).
+func testBackend(t testing.TB) compute.Backend { return testbackend.Get(t) }
 
 // tinyVAE is a two-stage random DC-AE (f = 2, 4 latent channels) with a ResBlock and an
 // EfficientViT stage.

@@ -2,40 +2,19 @@ package train
 
 import (
 	"math"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
-	_ "github.com/gomlx/compute/gobackend"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/testbackend"
 )
 
-var (
-	backendOnce sync.Once
-	backendVal  compute.Backend
-	backendErr  error
-)
-
-// testBackend returns the backend named by GOMLX_BACKEND, or the pure-Go backend.
-func testBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	backendOnce.Do(func() {
-		cfg := os.Getenv(compute.ConfigEnvVar)
-		if cfg == "" {
-			cfg = "go"
-		}
-		backendVal, backendErr = compute.NewWithConfig(cfg)
-	})
-	if backendErr != nil {
-		t.Fatalf("backend: %v", backendErr)
-	}
-	return backendVal
-}
+// testBackend is the shared test backend (internal/testbackend).
+func testBackend(t testing.TB) compute.Backend { return testbackend.Get(t) }
 
 // param is a float64 host tensor with its dimensions.
 type param struct {
@@ -616,7 +595,7 @@ func TestStepperBFloat16Params(t *testing.T) {
 }
 
 func flat32(t *tensors.Tensor) []float64 {
-	c, err := graph.ExecOnce(backendVal, func(x *graph.Node) *graph.Node { return graph.ConvertDType(x, dtypes.Float64) }, t)
+	c, err := graph.ExecOnce(testbackend.Must(), func(x *graph.Node) *graph.Node { return graph.ConvertDType(x, dtypes.Float64) }, t)
 	if err != nil {
 		panic(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -23,6 +22,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/sprint-distill/sprint/atomicfile"
 	"github.com/sprint-distill/sprint/checkpoints"
+	"github.com/sprint-distill/sprint/internal/testproc"
 )
 
 // The tiny model of the run tests: a 2-layer MLP "student" regressing y from x, a small
@@ -605,16 +605,7 @@ func TestSignal(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestSignalHelper$", "-test.count=1")
-			cmd.Env = append(os.Environ(), signalHelperEnv+"="+dir)
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			cmd.Stderr = os.Stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			cmd, out := testproc.Start(t, "TestSignalHelper", signalHelperEnv, dir)
 			sc := bufio.NewScanner(out)
 			var lines []string
 			for sc.Scan() {
@@ -625,8 +616,7 @@ func TestSignal(t *testing.T) {
 					}
 				}
 			}
-			err = cmd.Wait()
-			if err != nil {
+			if err := cmd.Wait(); err != nil {
 				t.Fatalf("child exited with %v; output %v", err, lines)
 			}
 			last := lines[len(lines)-1]

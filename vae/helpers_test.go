@@ -2,38 +2,17 @@ package vae
 
 import (
 	"math"
-	"os"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/compute"
-	_ "github.com/gomlx/compute/gobackend"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/testbackend"
 )
 
-var (
-	backendOnce sync.Once
-	backendVal  compute.Backend
-	backendErr  error
-)
-
-// testBackend is the pure-Go backend (never the auto-installing XLA one); VAE_TEST_BACKEND
-// overrides its config, e.g. "go:ops_sequential" for benchmark experiments.
-func testBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	backendOnce.Do(func() {
-		cfg := "go"
-		if v := os.Getenv("VAE_TEST_BACKEND"); v != "" {
-			cfg = v
-		}
-		backendVal, backendErr = compute.NewWithConfig(cfg)
-	})
-	if backendErr != nil {
-		t.Fatal(backendErr)
-	}
-	return backendVal
-}
+// testBackend is the shared test backend (internal/testbackend); GOMLX_BACKEND overrides its
+// config, e.g. "go:ops_sequential" for benchmark experiments.
+func testBackend(t testing.TB) compute.Backend { return testbackend.Get(t) }
 
 // floats returns a float32 tensor's values as float64s.
 func floats(t testing.TB, x *tensors.Tensor) []float64 {

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gomlx/compute/gobackend"
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/sprint-distill/sprint/internal/testbackend"
 
 	"github.com/sprint-distill/sprint/eval/imaging"
 	"github.com/sprint-distill/sprint/eval/internal/gmx"
@@ -200,10 +200,11 @@ var (
 
 func tiny(t *testing.T) *Model {
 	t.Helper()
+	backend := testbackend.Get(t)
 	tinyOnce.Do(func() {
 		tinyW, tinyErr = RandomWeights(tinyConfig, 1)
 		if tinyErr == nil {
-			tinyModel, tinyErr = NewModel(gobackend.GetBackend(), tinyW)
+			tinyModel, tinyErr = NewModel(backend, tinyW)
 		}
 	})
 	if tinyErr != nil {
@@ -267,7 +268,7 @@ func TestPatchEmbedIsConvolution(t *testing.T) {
 	}
 	x, _ := gmx.Tensor(img, 1, s, s, 3)
 	kt, _ := gmx.Tensor(k2, ps*ps*3, w)
-	out, err := ExecOnce(gobackend.GetBackend(), func(x, k *Node) *Node { return patchEmbed(x, k, ps, g) }, x, kt)
+	out, err := ExecOnce(testbackend.Get(t), func(x, k *Node) *Node { return patchEmbed(x, k, ps, g) }, x, kt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +330,7 @@ func TestVisionBatchAndRoundTrip(t *testing.T) {
 	if w2.Config != tinyConfig || math.Abs(w2.LogitScale-math.Log(100)) > 1e-6 {
 		t.Fatalf("loaded config %+v, logit scale %v", w2.Config, w2.LogitScale)
 	}
-	m2, err := NewModel(gobackend.GetBackend(), w2)
+	m2, err := NewModel(testbackend.Get(t), w2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,9 +75,15 @@ func traceSqrtLowRank(a *mat.Dense, sigma2 []float64, d int) (float64, error) {
 			s2.Set(i, j, (sigma2[i*d+j]+sigma2[j*d+i])/2)
 		}
 	}
+	return traceSqrtSandwich(s2, a, n, "low-rank covariance product")
+}
+
+// traceSqrtSandwich returns tr √(Rᵀ S R) for S (d,d) and R (d,n): the product is made exactly
+// symmetric and negative eigenvalues (rounding) count as zero; what names it in the error.
+func traceSqrtSandwich(s *mat.Dense, r *mat.Dense, n int, what string) (float64, error) {
 	var t, m mat.Dense
-	t.Mul(s2, a)
-	m.Mul(a.T(), &t)
+	t.Mul(s, r)
+	m.Mul(r.T(), &t)
 	sym := mat.NewSymDense(n, nil)
 	for i := 0; i < n; i++ {
 		for j := i; j < n; j++ {
@@ -86,7 +92,7 @@ func traceSqrtLowRank(a *mat.Dense, sigma2 []float64, d int) (float64, error) {
 	}
 	var eig mat.EigenSym
 	if !eig.Factorize(sym, false) {
-		return 0, errors.New("eigendecomposition of the low-rank covariance product failed")
+		return 0, errors.New("eigendecomposition of the " + what + " failed")
 	}
 	var tr float64
 	for _, v := range eig.Values(nil) {
@@ -148,22 +154,5 @@ func traceSqrtProduct(sigma1, sigma2 []float64, d int, eps float64) (float64, er
 		root.Mul(scaled, q.T())
 	}
 	// M = Rᵀ Σ2 R (symmetric, PSD), with R = L or S.
-	var t, m mat.Dense
-	t.Mul(mat.DenseCopyOf(s2), root)
-	m.Mul(root.T(), &t)
-	sym := mat.NewSymDense(d, nil)
-	for i := 0; i < d; i++ {
-		for j := i; j < d; j++ {
-			sym.SetSym(i, j, (m.At(i, j)+m.At(j, i))/2)
-		}
-	}
-	var eig mat.EigenSym
-	if !eig.Factorize(sym, false) {
-		return 0, errors.New("eigendecomposition of the covariance product failed")
-	}
-	var tr float64
-	for _, v := range eig.Values(nil) {
-		tr += math.Sqrt(math.Max(v, 0))
-	}
-	return tr, nil
+	return traceSqrtSandwich(mat.DenseCopyOf(s2), root, d, "covariance product")
 }

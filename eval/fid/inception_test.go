@@ -10,18 +10,15 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/gobackend"
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/sprint-distill/sprint/internal/testbackend"
 
 	"github.com/sprint-distill/sprint/eval/imaging"
 	"github.com/sprint-distill/sprint/eval/internal/gmx"
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
-func backend(t testing.TB) compute.Backend {
-	t.Helper()
-	return gobackend.GetBackend()
-}
+func backend(t testing.TB) compute.Backend { return testbackend.Get(t) }
 
 var (
 	randomNetOnce sync.Once

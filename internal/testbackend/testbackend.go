@@ -3,6 +3,7 @@
 package testbackend
 
 import (
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -17,9 +18,7 @@ var (
 	err     error
 )
 
-// Get returns the shared test backend, failing t if it cannot be created.
-func Get(t testing.TB) compute.Backend {
-	t.Helper()
+func shared() (compute.Backend, error) {
 	once.Do(func() {
 		cfg := os.Getenv(compute.ConfigEnvVar)
 		if cfg == "" {
@@ -27,8 +26,25 @@ func Get(t testing.TB) compute.Backend {
 		}
 		backend, err = compute.NewWithConfig(cfg)
 	})
+	return backend, err
+}
+
+// Get returns the shared test backend, failing t if it cannot be created.
+func Get(t testing.TB) compute.Backend {
+	t.Helper()
+	b, err := shared()
 	if err != nil {
 		t.Fatalf("backend: %v", err)
 	}
-	return backend
+	return b
+}
+
+// Must returns the shared test backend, panicking if it cannot be created: for helpers that
+// have no testing.TB at hand.
+func Must() compute.Backend {
+	b, err := shared()
+	if err != nil {
+		panic(fmt.Sprintf("backend: %v", err))
+	}
+	return b
 }

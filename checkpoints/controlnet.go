@@ -95,7 +95,7 @@ func LoadControlNet(path string, cfg model.Config, layers int) (p model.Params, 
 		return nil, err
 	}
 	all := func(string) bool { return true }
-	return loadSpecs(path, "the ControlNet weights in "+path, model.ControlParamSpecs(cfg, layers), dt, false, all)
+	return loadSpecs(path, "the ControlNet weights in "+path, model.ControlParamSpecs(cfg, layers), dt, true, all)
 }
 
 // loadSpecs reads the tensors of specs from path, converted to dt (first checked finite when

@@ -70,6 +70,9 @@ func LoadParams(path string, c Config, dt dtypes.DType) (Params, error) {
 		} else if target != storedDType {
 			return fmt.Errorf("gemma weights %s: tensor %q is %s, the others %s; pass a dtype to convert them all", path, name, t.DType(), storedDType)
 		}
+		if err := safetensors.CheckFinite(path, name, t); err != nil {
+			return fmt.Errorf("gemma weights: %w", err)
+		}
 		ct, err := ConvertTensor(t, target)
 		if err != nil {
 			return fmt.Errorf("gemma weights %s: tensor %q: %w", path, name, err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sprint-distill/sprint/checkpoints"
 )
 
 func TestRunFolderLock(t *testing.T) {
@@ -142,5 +144,56 @@ func TestExtendMaxStepsOnResume(t *testing.T) {
 				t.Fatalf("constant: %+v %v", res, err)
 			}
 		})
+	}
+}
+
+// TestResumeFallsBackBitwise: with the newest checkpoint damaged (a flipped byte) and the
+// `latest` pointer corrupt, resume warns, continues from the newest good checkpoint and ends
+// bitwise where an uninterrupted run does.
+func TestResumeFallsBackBitwise(t *testing.T) {
+	cfg := tinyConfig()
+	cfg.CheckpointEvery, cfg.KeepLast = 2, 5
+	_, ref, err := runTiny(t, context.Background(), tinyOptions(t, t.TempDir(), cfg, &fakeSource{nanAt: 4}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := groupDigests(t, ref.Groups())
+
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res1, _, err := runTiny(t, ctx, tinyOptions(t, dir, cfg, &fakeSource{nanAt: 4, cancel: cancel, cancelAfter: 7}))
+	if err != nil || res1.Outcome != OutcomeInterrupted {
+		t.Fatalf("first part: %+v %v", res1, err)
+	}
+	b, err := os.ReadFile(res1.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)-5] ^= 0x40
+	if err := os.WriteFile(res1.Checkpoint, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "checkpoints", checkpoints.LatestName), []byte("garbage\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	opts := tinyOptions(t, dir, cfg, &fakeSource{nanAt: 4})
+	opts.Resume, opts.Console = "latest", &log
+	opts.Log.Console = true
+	res2, r2, err := runTiny(t, context.Background(), opts)
+	if err != nil || res2.Outcome != OutcomeCompleted {
+		t.Fatalf("resume: %+v %v", res2, err)
+	}
+	for _, w := range []string{"is damaged", filepath.Base(res1.Checkpoint) + " cannot be used", "resuming from the older checkpoint"} {
+		if !strings.Contains(log.String(), w) {
+			t.Errorf("resume log lacks %q:\n%s", w, log.String())
+		}
+	}
+	got := groupDigests(t, r2.Groups())
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s differs after resuming from the older checkpoint", k)
+		}
 	}
 }

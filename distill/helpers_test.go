@@ -4,18 +4,27 @@ import (
 	"maps"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/gobackend"
+	_ "github.com/gomlx/compute/gobackend" // registers "go"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/backendconfig"
 	"github.com/sprint-distill/sprint/model"
 	"github.com/sprint-distill/sprint/train"
 )
 
-func testBackend() compute.Backend { return gobackend.GetBackend() }
+// testBackend is the backend the CLI would open (package backendconfig), shared by the tests.
+var testBackend = sync.OnceValue(func() compute.Backend {
+	b, err := compute.NewWithConfig(backendconfig.FromEnv())
+	if err != nil {
+		panic(err)
+	}
+	return b
+})
 
 // stepRun is the host side of one loss-function call.
 type stepRun struct {

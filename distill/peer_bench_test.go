@@ -3,6 +3,7 @@ package distill
 import (
 	"math"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,14 +166,27 @@ func BenchmarkPeerSteps(b *testing.B) {
 
 func benchPeerOne(b *testing.B, kind string) {
 	once := peerRunners(b, kind)[0]
-	best := time.Duration(math.MaxInt64)
+	best, bestCPU := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
 	b.ResetTimer()
 	for b.Loop() {
-		st := time.Now()
+		st, cpu := time.Now(), processCPU()
 		once()
 		best = min(best, time.Since(st))
+		bestCPU = min(bestCPU, processCPU()-cpu)
 	}
 	b.ReportMetric(float64(best.Microseconds())/1e3, "min-ms")
+	// CPU time of the process (all threads) in the step with the least: on a machine shared with
+	// other jobs it tracks the work done better than wall time.
+	b.ReportMetric(float64(bestCPU.Microseconds())/1e3, "min-cpu-ms")
+}
+
+// processCPU returns the user+system CPU time consumed by this process so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkPeerForward times the student's TrigFlow forward at the peer shape.

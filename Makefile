@@ -25,6 +25,7 @@ linux-amd64:
 
 test:
 	go test -count=1 -timeout 25m ./...
+	cd third_party/compute && go test -count=1 ./internal/gobackend/...
 
 test-short:
 	go test -short -count=1 -timeout 10m ./...
@@ -35,6 +36,7 @@ bench:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	third_party/patches/apply.sh --check
 
 # The main job: distil the shipped shapes teacher on CPU (sCM+LADD and its ablations) and write
 # runs/demo/report.md with PNG grids and metrics.

@@ -61,3 +61,5 @@ require (
 	google.golang.org/grpc v1.63.2 // indirect
 	k8s.io/klog/v2 v2.140.0 // indirect
 )
+
+replace github.com/gomlx/compute => ./third_party/compute

@@ -59,6 +59,9 @@ type ShapesConfig struct {
 	MaxTokens int `mapstructure:"max_tokens"`
 	// TextSeed fixes the text encoder's token and position vectors.
 	TextSeed int `mapstructure:"text_seed"`
+	// TextEncoding is how the text encoder embeds a token: "positional" (token + position vector)
+	// or "phrases" (token + object-phrase + position vector; see TextEncoder).
+	TextEncoding string `mapstructure:"text_encoding"`
 	// ShardRows is the number of rows per shard.
 	ShardRows int `mapstructure:"shard_rows"`
 	// Format is the container of the generated shards: parquet or arrow.
@@ -78,19 +81,20 @@ type ShapesConfig struct {
 // 12x16x16 float32 latents, 16x32 text embeddings, parquet shards of 4096 rows compressed with zstd.
 func DefaultShapesConfig() ShapesConfig {
 	return ShapesConfig{
-		NumSamples:  10000,
-		ImageSize:   32,
-		Seed:        0,
-		MinObjects:  1,
-		MaxObjects:  3,
-		Patch:       2,
-		EmbedDim:    32,
-		MaxTokens:   16,
-		TextSeed:    1,
-		ShardRows:   4096,
-		Format:      string(FormatParquet),
-		LatentDType: "float32",
-		Compression: "zstd",
+		NumSamples:   10000,
+		ImageSize:    32,
+		Seed:         0,
+		MinObjects:   1,
+		MaxObjects:   3,
+		Patch:        2,
+		EmbedDim:     32,
+		MaxTokens:    16,
+		TextSeed:     1,
+		TextEncoding: TextEncodingPositional,
+		ShardRows:    4096,
+		Format:       string(FormatParquet),
+		LatentDType:  "float32",
+		Compression:  "zstd",
 	}
 }
 
@@ -234,6 +238,9 @@ func (s ShapesConfig) validate(prefix string) error {
 	if s.TextSeed < 0 {
 		add("text_seed", "must be >= 0 (got %d)", s.TextSeed)
 	}
+	if s.TextEncoding != TextEncodingPositional && s.TextEncoding != TextEncodingPhrases {
+		add("text_encoding", "%q: want %s or %s", s.TextEncoding, TextEncodingPositional, TextEncodingPhrases)
+	}
 	if s.ShardRows <= 0 {
 		add("shard_rows", "must be > 0 (got %d)", s.ShardRows)
 	}
@@ -256,9 +263,14 @@ func (s ShapesConfig) validate(prefix string) error {
 	return errors.Join(errs...)
 }
 
-// TextEncoder returns the text encoder of this dataset.
+// TextEncoder returns the text encoder of this dataset. An empty TextEncoding (the configuration
+// recorded in shards made before the key existed) is the positional encoding.
 func (s ShapesConfig) TextEncoder() (*TextEncoder, error) {
-	return NewTextEncoder(s.EmbedDim, s.MaxTokens, uint64(s.TextSeed))
+	enc := s.TextEncoding
+	if enc == "" {
+		enc = TextEncodingPositional
+	}
+	return NewTextEncoding(s.EmbedDim, s.MaxTokens, uint64(s.TextSeed), enc)
 }
 
 // LatentShape is the (C, H, W) shape of this dataset's latents.

@@ -390,3 +390,72 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("ReaderOptions %+v", opts)
 	}
 }
+
+// TestTextEncodingPhrases: the phrase numbers of captions of the grammar, and the phrase
+// encoding equal to the positional one plus the token's phrase vector.
+func TestTextEncodingPhrases(t *testing.T) {
+	pos, err := NewTextEncoder(32, 16, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	phr, err := NewTextEncoding(32, 16, 1, TextEncodingPhrases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		prompt string
+		want   []int
+	}{
+		{"", []int{0}},
+		{"a red circle", []int{0, 0, 0, 0}},
+		{"a red circle left of two blue squares", []int{0, 0, 0, 1, 1, 1, 1, 1, 1}},
+		{"a red circle above a blue square", []int{0, 0, 0, 1, 1, 1, 1, 1}},
+		{"a red circle, a blue square and two green triangles", []int{0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2}},
+	} {
+		if got := phr.PhraseIndices(phr.Tokenize(tc.prompt)); !slices.Equal(got, tc.want) {
+			t.Errorf("PhraseIndices(%q) = %v, want %v", tc.prompt, got, tc.want)
+		}
+	}
+	prompt := "a red circle left of two blue squares"
+	a, am := pos.EncodeFlat(prompt)
+	b, bm := phr.EncodeFlat(prompt)
+	if !slices.Equal(am, bm) {
+		t.Fatalf("masks differ: %v vs %v", am, bm)
+	}
+	k := phr.PhraseIndices(phr.Tokenize(prompt))
+	for i := range 16 {
+		for d := range 32 {
+			want := a[i*32+d]
+			if am[i] == 1 {
+				want += phr.phr[k[i]][d]
+			}
+			if b[i*32+d] != want {
+				t.Fatalf("token %d dim %d: %v, want positional %v + phrase %d", i, d, b[i*32+d], a[i*32+d], k[i])
+			}
+		}
+	}
+	// The phrase vectors are distinct unit-variance draws.
+	if slices.Equal(phr.phr[0], phr.phr[1]) || maxAbsF32(phr.phr[0]) < 0.5 {
+		t.Errorf("phrase vectors 0 and 1 are equal or tiny")
+	}
+	if _, err := NewTextEncoding(32, 16, 1, "bag"); err == nil {
+		t.Errorf("unknown encoding accepted")
+	}
+	cfg := DefaultShapesConfig()
+	cfg.TextEncoding = "bag"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "data.shapes.text_encoding") {
+		t.Errorf("Validate with text_encoding bag: %v, want an error naming data.shapes.text_encoding", err)
+	}
+	cfg.TextEncoding = "" // shards made before the key: positional
+	if e, err := cfg.TextEncoder(); err != nil || e.Encoding != TextEncodingPositional {
+		t.Errorf("TextEncoder with an empty encoding: %v, %v; want the positional encoder", e, err)
+	}
+}
+
+func maxAbsF32(v []float32) float32 {
+	var m float32
+	for _, x := range v {
+		m = max(m, x, -x)
+	}
+	return m
+}

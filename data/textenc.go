@@ -28,6 +28,22 @@ var Vocabulary = []string{
 	"left", "right", "of", "above", "below", "and", "the", "next", "to",
 }
 
+// Text encodings of the shapes text encoder (data.shapes.text_encoding).
+const (
+	// TextEncodingPositional embeds token i of id t as tok[t] + pos[i]/2.
+	TextEncodingPositional = "positional"
+	// TextEncodingPhrases embeds it as tok[t] + phrase[k] + pos[i]/2, where k numbers the object
+	// phrase the token belongs to (see PhraseIndices).
+	TextEncodingPhrases = "phrases"
+)
+
+// TextEncodings lists the accepted text encodings.
+var TextEncodings = []string{TextEncodingPositional, TextEncodingPhrases}
+
+// phraseSeparators start a new object phrase: the relation words and the list separators of the
+// captions' grammar ("... left of ...", "... above ...", "..., ... and ...").
+var phraseSeparators = map[string]bool{"left": true, "right": true, "above": true, "below": true, "next": true, "and": true, ",": true}
+
 // TextEncoder is the shapes dataset's fixed text encoder: no learned weights, only deterministic random
 // vectors, so that no external model is needed.
 //
@@ -40,19 +56,38 @@ var Vocabulary = []string{
 // Dim independent standard normal values drawn from Seed (SplitMix64 and Box-Muller); padding positions
 // are zero vectors. The mask is 1 for tokens and 0 for padding. The position term makes word order
 // visible to a model without positional encodings on the text side.
+//
+// With the "phrases" encoding (NewTextEncoding) every token also gets phrase[k], a third family of
+// vectors: k is the number of the object phrase the token belongs to. Under the positional
+// encoding alone the words of the second object sit at positions that depend on the relation
+// ("left of" is two words, "above" one), so a network has to learn, for every word and position,
+// which object a word describes; the phrase vector says it directly, and the same for every
+// caption, which makes colour-to-shape binding and relations learnable from fewer examples.
 type TextEncoder struct {
 	Dim, MaxTokens int
 	Seed           uint64
-	ids            map[string]int
-	tok, pos       [][]float32
+	// Encoding is TextEncodingPositional or TextEncodingPhrases.
+	Encoding      string
+	ids           map[string]int
+	tok, pos, phr [][]float32
 }
 
-// NewTextEncoder returns the encoder with embedding dimension dim, maxTokens positions and the given seed.
+// NewTextEncoder returns the positional encoder with embedding dimension dim, maxTokens positions and
+// the given seed.
 func NewTextEncoder(dim, maxTokens int, seed uint64) (*TextEncoder, error) {
+	return NewTextEncoding(dim, maxTokens, seed, TextEncodingPositional)
+}
+
+// NewTextEncoding returns the encoder with the given encoding (TextEncodings), embedding dimension
+// dim, maxTokens positions and seed. The token and position vectors do not depend on the encoding.
+func NewTextEncoding(dim, maxTokens int, seed uint64, encoding string) (*TextEncoder, error) {
 	if dim <= 0 || maxTokens <= 0 {
 		return nil, fmt.Errorf("text encoder: dim %d and max tokens %d must be > 0", dim, maxTokens)
 	}
-	e := &TextEncoder{Dim: dim, MaxTokens: maxTokens, Seed: seed, ids: map[string]int{}}
+	if encoding != TextEncodingPositional && encoding != TextEncodingPhrases {
+		return nil, fmt.Errorf("text encoder: unknown encoding %q (want %s or %s)", encoding, TextEncodingPositional, TextEncodingPhrases)
+	}
+	e := &TextEncoder{Dim: dim, MaxTokens: maxTokens, Seed: seed, Encoding: encoding, ids: map[string]int{}}
 	for i, w := range Vocabulary {
 		e.ids[w] = i
 	}
@@ -79,8 +114,27 @@ func NewTextEncoder(dim, maxTokens int, seed uint64) (*TextEncoder, error) {
 			v[i] /= 2
 		}
 		e.pos = append(e.pos, v)
+		if encoding == TextEncodingPhrases {
+			e.phr = append(e.phr, normals(1<<21+uint64(p), dim))
+		}
 	}
 	return e, nil
+}
+
+// PhraseIndices returns, for every token of ids (Tokenize's output), the number of its object
+// phrase: 0 for the first, and one more at every phrase separator (a relation word: left, right,
+// above, below, next; a list separator: "," or "and"), which opens the next phrase. The <end>
+// token stays in the last phrase.
+func (e *TextEncoder) PhraseIndices(ids []int) []int {
+	out := make([]int, len(ids))
+	k := 0
+	for i, id := range ids {
+		if id >= 0 && id < len(Vocabulary) && phraseSeparators[Vocabulary[id]] {
+			k++
+		}
+		out[i] = min(k, e.MaxTokens-1)
+	}
+	return out
 }
 
 // Tokenize returns the token ids of a prompt, <end> included (see TextEncoder).
@@ -119,10 +173,20 @@ func (e *TextEncoder) Tokenize(prompt string) []int {
 func (e *TextEncoder) EncodeFlat(prompt string) (emb, mask []float32) {
 	emb = make([]float32, e.MaxTokens*e.Dim)
 	mask = make([]float32, e.MaxTokens)
-	for i, id := range e.Tokenize(prompt) {
+	ids := e.Tokenize(prompt)
+	var phrases []int
+	if e.Encoding == TextEncodingPhrases {
+		phrases = e.PhraseIndices(ids)
+	}
+	for i, id := range ids {
 		row := emb[i*e.Dim : (i+1)*e.Dim]
 		for k := range row {
 			row[k] = e.tok[id][k] + e.pos[i][k]
+		}
+		if phrases != nil {
+			for k, v := range e.phr[phrases[i]] {
+				row[k] += v
+			}
 		}
 		mask[i] = 1
 	}

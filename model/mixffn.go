@@ -8,12 +8,12 @@ import (
 // mixFFN is SANA's GLUMBConv on the token grid:
 // 1×1 conv D→2Hd (bias) → SiLU → 3×3 depthwise conv (bias, pad 1) → a·SiLU(gate) → 1×1 conv Hd→D (no bias).
 //
-// The 1×1 convolutions are token-major matrix products; the depthwise convolution and the GLU
-// product run channel-major, (channels, B, N), reached by plain 2-D transposes. The GLU halves
-// [a | gate] come from the two halves of the weights rather than from slicing activations.
+// Everything runs token-major, (B, N, channels): the 1×1 convolutions are matrix products and
+// the depthwise convolution shifts whole rows of channels (see depthwise3x3), so no activation
+// is transposed. The GLU halves [a | gate] come from the two halves of the weights rather than
+// from slicing activations.
 func mixFFN(cfg Config, w Weights, f mixFFNParams, x *Node, hp, wp int) *Node {
-	dims := x.Shape().Dimensions
-	B, N, D := dims[0], dims[1], dims[2]
+	D := x.Shape().Dimensions[2]
 	hd := cfg.FFNHidden()
 	wInv := Reshape(w.get(f.convInverted.weight), 2*hd, D)
 	bInv := w.get(f.convInverted.bias)
@@ -26,73 +26,84 @@ func mixFFN(cfg Config, w Weights, f mixFFNParams, x *Node, hp, wp int) *Node {
 		}
 		return Slice(t, axes...)
 	}
-	branch := func(i int) *Node { // conv_inverted → SiLU → conv_depth for one GLU half: (hd, B, N)
-		z := silu(linear(x, half(wInv, i), half(bInv, i)))            // (B, N, hd)
-		zc := Reshape(Transpose(Reshape(z, B*N, hd), 0, 1), hd, B, N) // channel-major
-		return depthwise3x3(zc, half(kDepth, i), half(bDepth, i), hp, wp)
+	branch := func(i int) *Node { // conv_inverted → SiLU → conv_depth for one GLU half: (B, N, hd)
+		z := silu(linear(x, half(wInv, i), half(bInv, i)))
+		return depthwise3x3(z, half(kDepth, i), half(bDepth, i), hp, wp)
 	}
-	m := Mul(branch(0), silu(branch(1)))                             // (hd, B, N)
-	m = Reshape(Transpose(Reshape(m, hd, B*N), 0, 1), B, N, hd)      // token-major
+	m := Mul(branch(0), silu(branch(1)))                             // (B, N, hd)
 	return linear(m, Reshape(w.get(f.convPoint.weight), D, hd), nil) // (B, N, D)
 }
 
-// denseDepthwiseMaxTokens bounds the grid size (tokens) up to which the depthwise convolution
-// is computed as a per-channel N×N matrix product; above it the nine shifted products are used.
-const denseDepthwiseMaxTokens = 64
-
 // depthwise3x3 applies a per-channel 3×3 cross-correlation with zero padding 1 on the hp×wp
-// token grid: z (C, B, N) channel-major with N = hp·wp tokens in row-major order, kernel
-// (C, 9) in PyTorch's (i, j) row-major tap order, bias (C):
+// token grid: z (B, N, C) token-major with N = hp·wp tokens in row-major order, kernel (C, 9)
+// in PyTorch's (i, j) row-major tap order, bias (C):
 //
-//	out[c, b, (h, w)] = bias[c] + Σ_{i,j} k[c, 3i+j]·z[c, b, (h+i−1, w+j−1)]   (zero outside the grid)
+//	out[b, (h, w), c] = bias[c] + Σ_{i,j} k[c, 3i+j]·z[b, (h+i−1, w+j−1), c]   (zero outside the grid)
 //
-// For small grids the taps are folded into a per-channel matrix K[c] = Σ_t k[c, t]·S_t (S_t the
-// 0/1 shift operators) and applied as one batched matrix product, which the Go backend runs far
-// faster than nine element-wise passes; larger grids use the shifted products. Every op has a
-// second-order gradient.
+// It runs as the backend's grouped (depthwise) convolution, with GoMLX's gradient taken through
+// the equivalent shifted formulation (shiftedDepthwise3x3) instead of the convolution's own
+// gradient: GoMLX differentiates a grouped convolution as one convolution per channel, hundreds
+// of ops here, while the shifted formulation has first- and second-order gradients made of a few
+// block copies and vectorised element-wise ops. Where the backend has no such convolution the
+// shifted formulation is the forward too.
 func depthwise3x3(z, kernel, bias *Node, hp, wp int) *Node {
 	dims := z.Shape().Dimensions
-	C, B, N := dims[0], dims[1], dims[2]
-	var out *Node
-	if N <= denseDepthwiseMaxTokens {
-		S := ConstAsDType(z.Graph(), z.DType(), shiftOperators(hp, wp)) // (9, N·N)
-		K := Reshape(DotGeneral(kernel, []int{1}, nil, S, []int{0}, nil), C, N, N)
-		out = DotGeneral(z, []int{2}, []int{0}, K, []int{2}, []int{0}) // (C, B, N)
-	} else {
-		zz := Reshape(z, C, B, hp, wp)
-		zero := ScalarZero(z.Graph(), z.DType())
-		zp := Pad(zz, zero, compute.PadAxis{}, compute.PadAxis{}, compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{Start: 1, End: 1})
-		for t := range 9 {
-			i, j := t/3, t%3
-			tap := Reshape(Slice(kernel, AxisRange(), AxisRange(t, t+1)), C, 1, 1, 1)
-			term := Mul(Slice(zp, AxisRange(), AxisRange(), AxisRange(i, i+hp), AxisRange(j, j+wp)), tap)
-			if out == nil {
-				out = term
-			} else {
-				out = Add(out, term)
-			}
-		}
-		out = Reshape(out, C, B, N)
-	}
-	return Add(out, Reshape(bias, C, 1, 1))
+	B, C := dims[0], dims[2]
+	z4 := Reshape(z, B, hp, wp, C)
+	out, _ := InternalFusedOpCaller(
+		func() *Node { // kernel as [kh, kw, in/group = 1, C], channels last
+			k := Reshape(Transpose(kernel, 0, 1), 3, 3, 1, C)
+			return Convolve(z4, k).ChannelGroupCount(C).PaddingPerDim([][2]int{{1, 1}, {1, 1}}).Done()
+		},
+		func() *Node { return shiftedDepthwise3x3(z4, kernel) },
+		true)
+	out = Add(out, Reshape(bias, 1, 1, 1, C))
+	return Reshape(out, B, hp*wp, C)
 }
 
-// shiftOperators returns the nine 0/1 matrices S_t[n, m] = 1 when token m is token n moved by
-// tap t = 3i+j, i.e. (h+i−1, w+j−1), flattened to (9, N·N).
-func shiftOperators(hp, wp int) [][]float64 {
-	N := hp * wp
-	S := make([][]float64, 9)
-	for t := range 9 {
-		S[t] = make([]float64, N*N)
-		di, dj := t/3-1, t%3-1
-		for h := range hp {
-			for w := range wp {
-				hh, ww := h+di, w+dj
-				if hh >= 0 && ww >= 0 && hh < hp && ww < wp {
-					S[t][(h*wp+w)*N+hh*wp+ww] = 1
-				}
-			}
-		}
+// shiftedDepthwise3x3 is depthwise3x3's convolution (without bias) on z4 (B, hp, wp, C),
+// computed separably in the shifts: the column neighbours z_j = z shifted by j−1 along w, the
+// per-row-offset sums r_i = Σ_j k[·, 3i+j]·z_j, and out = Σ_i r_i shifted by i−1 along h. In
+// this layout a shift moves whole rows of C contiguous channels (one Pad and one Slice), and
+// the products broadcast the kernel along the trailing channel axis, so every op is a block copy
+// or a vectorised element-wise op, with first- and second-order gradients of the same kinds
+// (Slice ↔ Pad, Mul, Add, ReduceSum).
+func shiftedDepthwise3x3(z4, kernel *Node) *Node {
+	dims := z4.Shape().Dimensions
+	hp, wp, C := dims[1], dims[2], dims[3]
+	zero := ScalarZero(z4.Graph(), z4.DType())
+	taps := Reshape(Transpose(kernel, 0, 1), 9, 1, 1, 1, C) // (9, 1, 1, 1, C): tap t's weights per channel
+	tap := func(t int) *Node { return Reshape(Slice(taps, AxisRange(t, t+1)), 1, 1, 1, C) }
+	// Pads name every axis: GoMLX's Pad gradient reads the configuration of every axis.
+	none := compute.PadAxis{}
+	// Column neighbours: zj[j][b, h, w] = z[b, h, w+j−1], zero outside the grid.
+	zp := Pad(z4, zero, none, none, compute.PadAxis{Start: 1, End: 1}, none)
+	zj := [3]*Node{
+		Slice(zp, AxisRange(), AxisRange(), AxisRange(0, wp)),
+		z4,
+		Slice(zp, AxisRange(), AxisRange(), AxisRange(2, wp+2)),
 	}
-	return S
+	var out *Node
+	for i := range 3 {
+		var r *Node // r_i = Σ_j k[·, 3i+j]·z_j
+		for j := range 3 {
+			r = addOrFirst(r, Mul(zj[j], tap(3*i+j)))
+		}
+		switch i { // out[h] += r_i[h+i−1]
+		case 0: // r_0 moved down one row: row h takes r_0[h−1]
+			r = Slice(Pad(r, zero, none, compute.PadAxis{Start: 1}, none, none), AxisRange(), AxisRange(0, hp))
+		case 2: // r_2 moved up one row: row h takes r_2[h+1]
+			r = Slice(Pad(r, zero, none, compute.PadAxis{End: 1}, none, none), AxisRange(), AxisRange(1, hp+1))
+		}
+		out = addOrFirst(out, r)
+	}
+	return out
+}
+
+// addOrFirst returns acc + x, or x when acc is nil.
+func addOrFirst(acc, x *Node) *Node {
+	if acc == nil {
+		return x
+	}
+	return Add(acc, x)
 }

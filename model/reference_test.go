@@ -307,8 +307,8 @@ func TestForwardMatchesLoopReference(t *testing.T) {
 		role   Role
 		H, W   int
 	}
-	// The last variant has 16×8 = 128 tokens, above denseDepthwiseMaxTokens: it checks the
-	// shifted-products depthwise path; the others check the per-channel matrix path.
+	// The last variant has a 16×8 token grid, the others 8×4 (the depthwise convolution on
+	// non-square grids of two sizes).
 	for _, vt := range []variant{{1, true, Teacher, 8, 4}, {2, true, Student, 8, 4}, {2, false, Teacher, 8, 4}, {1, true, Student, 16, 8}} {
 		cfg := tinyConfig(t, "float64")
 		cfg.PatchSize, cfg.QKNorm, cfg.CrossNorm = vt.patch, vt.qkNorm, vt.qkNorm

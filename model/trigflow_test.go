@@ -144,7 +144,7 @@ func TestSchedule(t *testing.T) {
 // (x̂, θ), by double VJP (u a zero tensor: J·v = ∇_u ⟨∇_x ⟨u, F⟩, v⟩), agrees with central
 // differences in float64. It also checks that no fused op and no Rsqrt is on the path.
 func TestStudentJVPMatchesFiniteDifferences(t *testing.T) {
-	// 4×4 tokens use the matrix depthwise path, 12×12 the shifted products.
+	// Token grids of 4×4 and 12×12.
 	for _, side := range []int{4, 12} {
 		t.Run(fmt.Sprintf("%dx%d", side, side), func(t *testing.T) { testStudentJVP(t, side) })
 	}

@@ -1,15 +1,17 @@
-// Package testbackend gives tests one shared GoMLX backend: the one GOMLX_BACKEND names, else
-// the pure-Go backend (never an auto-installing XLA plugin). It is for tests only.
+// Package testbackend gives tests one shared GoMLX backend, configured as the CLI's (package
+// backendconfig): the one GOMLX_BACKEND names, else the pure-Go backend with one executor per
+// CPU (never an auto-installing XLA plugin). It is for tests only.
 package testbackend
 
 import (
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend" // registers "go"
+
+	"github.com/sprint-distill/sprint/internal/backendconfig"
 )
 
 var (
@@ -20,11 +22,7 @@ var (
 
 func shared() (compute.Backend, error) {
 	once.Do(func() {
-		cfg := os.Getenv(compute.ConfigEnvVar)
-		if cfg == "" {
-			cfg = "go"
-		}
-		backend, err = compute.NewWithConfig(cfg)
+		backend, err = compute.NewWithConfig(backendconfig.FromEnv())
 	})
 	return backend, err
 }

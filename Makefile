@@ -10,7 +10,7 @@ BIN     := bin/sprint
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build test test-short bench lint demo demo-control teacher clean linux-amd64
+.PHONY: build test test-short bench lint demo demo-ablation demo-control teacher clean linux-amd64
 
 build:
 	go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sprint
@@ -38,10 +38,14 @@ lint:
 	go vet ./...
 	third_party/patches/apply.sh --check
 
-# The main job: distil the shipped shapes teacher on CPU (sCM+LADD and its ablations) and write
+# The main job: distil the shipped shapes teacher on CPU with sCM+LADD and write
 # runs/demo/report.md with PNG grids and metrics.
 demo: build
 	$(BIN) demo --config configs/demo.yaml
+
+# The ablation: sCM+LADD, sCM only and LADD only, in runs/demo_ablation/report.md.
+demo-ablation: build
+	$(BIN) demo --config configs/demo_ablation.yaml
 
 # The control demo: a ControlNet for the shipped teacher on outline maps of the shapes, a one-step
 # Sprint-ControlNet student and an unconditioned student; runs/demo_control/report.md compares

@@ -97,7 +97,8 @@ key, the file and the closest known key.
 | file | what |
 |---|---|
 | ` + "`teacher_shapes.yaml`" + ` | the CPU demo's teacher: flow matching from scratch on the shapes data |
-| ` + "`demo.yaml`" + ` | the CPU demo (` + "`make demo`" + `): sCM+LADD distillation and its ablations on CPU |
+| ` + "`demo.yaml`" + ` | the CPU demo (` + "`make demo`" + `): one sCM+LADD distillation on CPU, sampled and scored against the teacher |
+| ` + "`demo_ablation.yaml`" + ` | the demo's ablation (` + "`make demo-ablation`" + `): sCM+LADD, sCM only and LADD only |
 | ` + "`demo_control.yaml`" + ` | the control demo (` + "`make demo-control`" + `): a ControlNet for the shapes teacher and a one-step Sprint-ControlNet student |
 | ` + "`sana_sprint_1600m_1024px.yaml`" + ` | the released SANA-Sprint 1.6B 1024px sCM+LADD recipe |
 | ` + "`sana_sprint_600m_1024px.yaml`" + ` | the released SANA-Sprint 0.6B 1024px sCM+LADD recipe |

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gomlx/compute"
 	"github.com/sprint-distill/sprint/config"
@@ -36,11 +37,12 @@ func TestVariantConfig(t *testing.T) {
 	}
 }
 
-// TestDemoSmoke runs the demo's shipped configs (configs/demo.yaml with the teacher in
-// assets/teacher_shapes) at a reduced size: every variant distils for a few steps, every row
-// is sampled and scored, and the report and grids are written.
+// TestDemoSmoke runs the demo's shipped ablation config (configs/demo_ablation.yaml, which is
+// configs/demo.yaml with the three variants, and the teacher in assets/teacher_shapes) at a
+// reduced size: every variant distils for a few steps, every row is sampled and scored, and the
+// report and grids are written.
 func TestDemoSmoke(t *testing.T) {
-	cfg := smokeConfig(t, "demo.yaml", "demo.teacher_steps=[1,4]")
+	cfg := smokeConfig(t, "demo_ablation.yaml", "demo.teacher_steps=[1,4]")
 	var console bytes.Buffer
 	rep, err := Run(context.Background(), backend(t), cfg, Options{Console: &console})
 	if err != nil {
@@ -75,6 +77,29 @@ func TestDemoSmoke(t *testing.T) {
 	}
 }
 
+// TestDemoConfigOneVariant: `make demo` distils sCM+LADD only; the ablations are
+// configs/demo_ablation.yaml, the same config otherwise.
+func TestDemoConfigOneVariant(t *testing.T) {
+	main, err := config.Load(filepath.Join("..", "configs", "demo.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	abl, err := config.Load(filepath.Join("..", "configs", "demo_ablation.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(main.Demo.Variants, []string{"scm_ladd"}) {
+		t.Errorf("demo.yaml variants %v, want [scm_ladd]", main.Demo.Variants)
+	}
+	if !reflect.DeepEqual(abl.Demo.Variants, []string{"scm_ladd", "scm", "ladd"}) {
+		t.Errorf("demo_ablation.yaml variants %v, want [scm_ladd scm ladd]", abl.Demo.Variants)
+	}
+	abl.Demo.Variants, abl.Demo.Dir = main.Demo.Variants, main.Demo.Dir
+	if !reflect.DeepEqual(main, abl) {
+		t.Errorf("demo_ablation.yaml differs from demo.yaml beyond demo.variants and demo.dir")
+	}
+}
+
 func backend(t testing.TB) compute.Backend { return testbackend.Get(t) }
 
 // smokeConfig loads a shipped demo config (configs/<name>, with the teacher in
@@ -101,4 +126,30 @@ func smokeConfig(t *testing.T, name string, extra ...string) *config.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// TestVerdictOneVariant: with a single distilled variant the report states the student against
+// the teacher at 1, 2 and 20 steps rather than an ablation.
+func TestVerdictOneVariant(t *testing.T) {
+	rep := &Report{
+		Trained: map[string]time.Duration{"scm_ladd": time.Minute},
+		Winner:  "scm_ladd",
+		Rows: []Row{
+			{Name: "teacher, 1 step", Steps: 1, FD: 0.9},
+			{Name: "teacher, 2 steps", Steps: 2, FD: 0.3},
+			{Name: "teacher, 20 steps", Steps: 20, FD: 0.2},
+			{Name: "student sCM+LADD, 1 step", Variant: "scm_ladd", Steps: 1, FD: 0.25},
+		},
+	}
+	rep.Rows[3].Acc.Exact = 0.5
+	got := verdict(rep)
+	for _, want := range []string{"**Student:** the one-step sCM+LADD student: exact accuracy 50.0%, FD 0.250", "make demo-ablation",
+		"teacher at 2 steps: exact 0.0%, FD 0.300", "teacher at 20 steps"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("verdict %q lacks %q", got, want)
+		}
+	}
+	if strings.Contains(got, "Ablation") {
+		t.Errorf("verdict %q speaks of an ablation with one variant", got)
+	}
 }

@@ -138,8 +138,13 @@ func verdict(rep *Report) string {
 	}
 	w := find(rep.Winner, 1)
 	var parts []string
-	parts = append(parts, fmt.Sprintf("**Ablation:** the one-step %s student wins (exact accuracy %.1f%%, FD %.3f).",
-		variantTitle(rep.Winner), 100*w.Acc.Exact, w.FD))
+	if len(rep.Trained) == 1 {
+		parts = append(parts, fmt.Sprintf("**Student:** the one-step %s student: exact accuracy %.1f%%, FD %.3f (ablations: `make demo-ablation`).",
+			variantTitle(rep.Winner), 100*w.Acc.Exact, w.FD))
+	} else {
+		parts = append(parts, fmt.Sprintf("**Ablation:** the one-step %s student wins (exact accuracy %.1f%%, FD %.3f).",
+			variantTitle(rep.Winner), 100*w.Acc.Exact, w.FD))
+	}
 	var others []string
 	for _, r := range rep.Rows {
 		if r.Variant != "" && r.Variant != rep.Winner && r.Steps == 1 {
@@ -156,8 +161,12 @@ func verdict(rep *Report) string {
 		}
 	}
 	if t1 != nil && tN != nil {
-		parts = append(parts, fmt.Sprintf("Teacher at 1 step: exact %.1f%%, FD %.3f; teacher at %d steps: exact %.1f%%, FD %.3f.",
-			100*t1.Acc.Exact, t1.FD, tN.Steps, 100*tN.Acc.Exact, tN.FD))
+		t2 := ""
+		if r := find("", 2); r != nil && tN.Steps != 2 {
+			t2 = fmt.Sprintf("teacher at 2 steps: exact %.1f%%, FD %.3f; ", 100*r.Acc.Exact, r.FD)
+		}
+		parts = append(parts, fmt.Sprintf("Teacher at 1 step: exact %.1f%%, FD %.3f; %steacher at %d steps: exact %.1f%%, FD %.3f.",
+			100*t1.Acc.Exact, t1.FD, t2, tN.Steps, 100*tN.Acc.Exact, tN.FD))
 	}
 	return strings.Join(parts, " ")
 }

@@ -59,6 +59,11 @@ type Config struct {
 	// GuidanceEmbedScale multiplies the guidance scale w before the student's guidance embedder
 	// (diffusers' guidance_embeds_scale, 0.1).
 	GuidanceEmbedScale float64 `mapstructure:"guidance_embed_scale"`
+	// CaptionNormInit is the value the caption RMSNorm weight is initialised to when a network is
+	// trained from scratch: SANA's y_norm_scale_factor 0.01. A small model trained briefly on a
+	// small text encoder learns the prompt faster from 1 (the text path then starts at unit
+	// scale); loaded weights are not affected.
+	CaptionNormInit float64 `mapstructure:"caption_norm_init"`
 	// SigmaData is σd, the data standard deviation of TrigFlow (0.5).
 	SigmaData float64 `mapstructure:"sigma_data"`
 	// DType is the dtype the networks compute in: "float32", "float64" (finite-difference
@@ -114,6 +119,7 @@ func DefaultConfig() Config {
 		LinearAttnEps:      1e-8,
 		DenseTime:          true,
 		GuidanceEmbedScale: 0.1,
+		CaptionNormInit:    0.01,
 		SigmaData:          0.5,
 		DType:              defaultDType,
 	}
@@ -201,6 +207,9 @@ func (c Config) Validate() error {
 	}
 	if r.GuidanceEmbedScale < 0 {
 		bad("guidance_embed_scale", "must be >= 0 (got %g)", r.GuidanceEmbedScale)
+	}
+	if !(r.CaptionNormInit > 0) {
+		bad("caption_norm_init", "must be > 0 (got %g)", r.CaptionNormInit)
 	}
 	if _, err := r.ComputeDType(); err != nil {
 		bad("dtype", "%v", err)

@@ -326,6 +326,25 @@ func TestInitParams(t *testing.T) {
 			t.Errorf("%s should be random", n)
 		}
 	}
+	// The caption norm weight starts at model.caption_norm_init: 0.01 by default, as set.
+	for _, want := range []float64{0.01, 1} {
+		c := cfg
+		c.CaptionNormInit = want
+		p, err := InitParams(c, Teacher, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range floats(t, p[captionNormPrefix+"weight"]) {
+			if math.Abs(v-want) > 1e-7 {
+				t.Fatalf("caption_norm.weight %v with caption_norm_init %v", v, want)
+			}
+		}
+	}
+	bad := cfg
+	bad.CaptionNormInit = 0
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "model.caption_norm_init") {
+		t.Errorf("caption_norm_init 0: %v, want an error naming model.caption_norm_init", err)
+	}
 }
 
 // TestBFloat16Forward: a bfloat16 model runs (attention and norms in float32) and stays close to

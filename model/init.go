@@ -59,8 +59,8 @@ func initXavier(vals []float64, dims []int, rng *rand.Rand) {
 // (SanaMS.initialize_weights): Linear layers Xavier-uniform with zero bias; the patch
 // embedding Xavier-uniform over its flattened kernel; the time MLP, t_block (time_embed.linear)
 // and caption MLP weights N(0, 0.02²); convolutions PyTorch's default U(±1/√fan_in);
-// scale-shift tables N(0, 1/D); QK-norm weights 1 and the caption norm weight 0.01
-// (y_norm_scale_factor); cross-attention output and final projection zero (PixArt/SANA);
+// scale-shift tables N(0, 1/D); QK-norm weights 1 and the caption norm weight
+// model.caption_norm_init (default 0.01, y_norm_scale_factor); cross-attention output and final projection zero (PixArt/SANA);
 // student only: guidance embedder first layer N(0, 0.02²), last layer zero (§2.3), logvar
 // head Xavier-uniform with zero bias (§2.5). Each rule is declared with its parameter in the
 // parameter table (params.go). Each tensor draws from its own stream derived from

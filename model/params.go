@@ -145,7 +145,7 @@ func newParamTable(cfg Config, role Role) *paramTable {
 	}
 	t.timeLinear = t.linear(timeEmbedPrefix+"linear.", initNormal(0.02), 6*D, D)
 	t.captionProjection = t.mlp(captionProjectionPrefix, Dc, D, initNormal(0.02), initNormal(0.02))
-	t.captionNorm = t.param(captionNormPrefix+"weight", initFill(0.01), D) // y_norm_scale_factor
+	t.captionNorm = t.param(captionNormPrefix+"weight", initFill(cfg.CaptionNormInit), D) // y_norm_scale_factor
 	for i := range cfg.Depth {
 		t.blocks = append(t.blocks, t.block(cfg, blockPrefix(i), scaleShiftInit))
 	}

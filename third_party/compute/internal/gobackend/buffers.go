@@ -355,6 +355,12 @@ func fillBufferGeneric[T SupportedTypesConstraints](b *Buffer, valueAny any) {
 //
 // It returns a reference to the buffer to allow cascading calls.
 func (b *Buffer) Zeros() *Buffer {
+	// Zero bits are the zero value of every dtype: clear the bytes (a memclr), which is many times
+	// faster than Fill's element-by-element loop.
+	if bs, err := b.MutableBytes(); err == nil && len(bs) > 0 {
+		clear(bs)
+		return b
+	}
 	_ = b.Fill(nil)
 	return b
 }

@@ -57,3 +57,30 @@ func TestBuffers_Fill(t *testing.T) {
 		t.Fatalf("Unexpected result (-want +got):\n%s", diff)
 	}
 }
+
+// TestBuffers_ZerosAllDTypes: Zeros clears buffers of every width (it clears the bytes).
+func TestBuffers_ZerosAllDTypes(t *testing.T) {
+	for _, dtype := range []dtypes.DType{dtypes.Float32, dtypes.Float64, dtypes.BFloat16, dtypes.Int8, dtypes.Uint16, dtypes.Bool} {
+		buf, err := backend.(*gobackend.Backend).GetBuffer(shapes.Make(dtype, 37))
+		if err != nil {
+			t.Fatal(err)
+		}
+		one := shapes.CastAsDType(1, dtype)
+		if dtype == dtypes.Bool {
+			one = true
+		}
+		if err := buf.Fill(one); err != nil {
+			t.Fatal(err)
+		}
+		buf.Zeros()
+		bs, err := buf.MutableBytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, b := range bs {
+			if b != 0 {
+				t.Fatalf("%s: byte %d is %d after Zeros", dtype, i, b)
+			}
+		}
+	}
+}

@@ -224,10 +224,10 @@ func execConvGeneral(backend *gobackend.Backend, node *gobackend.Node, inputs []
 	if backend.NoOps {
 		return output, nil
 	}
-	output.Zeros()
 	if tryDepthwiseConv(backend, params, input, kernel, output) {
 		return output, nil
 	}
+	output.Zeros()
 
 	// TODO(optimizations):
 	// - Optimize order of axes iterations.

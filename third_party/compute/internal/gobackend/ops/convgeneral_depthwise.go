@@ -71,13 +71,14 @@ func depthwiseRowFMAGeneric[T float32 | float64](out, in, k []T) {
 	}
 }
 
-// execDepthwiseConv computes the convolution of p into output (zeroed), rows in parallel on the
-// backend's workers. fma is the row kernel for T.
+// execDepthwiseConv computes the convolution of p into output, rows in parallel on the backend's
+// workers. fma is the row kernel for T.
 func execDepthwiseConv[T float32 | float64](backend *gobackend.Backend, p depthwisePlan, in, kernel, out []T, fma func(out, in, k []T)) {
 	C := p.channels
 	rowLen := p.outW * C
 	row := func(b, oh int) {
 		dst := out[(b*p.outH+oh)*rowLen : (b*p.outH+oh+1)*rowLen]
+		clear(dst)
 		for kh := range p.kH {
 			ih := oh - p.padTop + kh
 			if ih < 0 || ih >= p.inH {
@@ -121,8 +122,8 @@ func execDepthwiseConv[T float32 | float64](backend *gobackend.Backend, p depthw
 	wg.Wait()
 }
 
-// tryDepthwiseConv runs the depthwise fast path when it applies to the node and dtype; output
-// must be zeroed. It returns whether it did.
+// tryDepthwiseConv runs the depthwise fast path when it applies to the node and dtype (output
+// need not be zeroed). It returns whether it did.
 func tryDepthwiseConv(backend *gobackend.Backend, params *convNode, input, kernel, output *gobackend.Buffer) bool {
 	p, ok := depthwiseConvPlan(params, input.RawShape.Dimensions, kernel.RawShape.Dimensions, output.RawShape.Dimensions)
 	if !ok {

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 
 	"github.com/sprint-distill/sprint/checkpoints"
 	"github.com/sprint-distill/sprint/config"
@@ -126,20 +128,10 @@ func writeModelInfo(w io.Writer, cfg model.Config) error {
 }
 
 // thousands formats n with comma separators: 1604641952 → "1,604,641,952".
-func thousands(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	if n < 0 {
-		return "-" + thousands(-n)
-	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+func thousands(n int64) string { return englishNumbers.Sprint(n) }
+
+// englishNumbers prints numbers with English digit grouping.
+var englishNumbers = message.NewPrinter(language.English)
 
 func newModelInitCmd() *cobra.Command {
 	var flags modelFlags

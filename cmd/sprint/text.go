@@ -159,10 +159,10 @@ func writeTextInfo(w io.Writer, dir string, capFlags *captionFlags) error {
 	per, total := gemma.CountParams(specs)
 	fmt.Fprintf(w, "%-12s %15s\n", "parameters", "count")
 	for _, part := range gemma.ParamParts() {
-		fmt.Fprintf(w, "%-12s %15s\n", part, groupDigits(per[part]))
+		fmt.Fprintf(w, "%-12s %15s\n", part, thousands(per[part]))
 	}
 	fmt.Fprintf(w, "%-12s %15s   (%.2f GiB in float32, %.2f GiB in bfloat16; lm_head tied, not counted)\n\n",
-		"total", groupDigits(total), float64(total)*4/(1<<30), float64(total)*2/(1<<30))
+		"total", thousands(total), float64(total)*4/(1<<30), float64(total)*2/(1<<30))
 
 	fmt.Fprintf(w, "weights: %s\n", storedWeightsSummary(dir, cfg, specs))
 
@@ -266,19 +266,6 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// groupDigits writes n with thousands separators.
-func groupDigits(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }
 
 // textEncodeFlags are the flags of `sprint text encode`.

@@ -173,22 +173,9 @@ func writeVAEInfo(w io.Writer, cfg vae.Config) {
 			ch = fmt.Sprint(s.Channels)
 			scale = fmt.Sprintf("1/%d", 1<<i)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c.Part, c.Group, blocks, ch, scale, commas(c.Params), commas(c.Buffers))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", c.Part, c.Group, blocks, ch, scale, thousands(c.Params), thousands(c.Buffers))
 	}
 	_ = tw.Flush()
-}
-
-// commas formats n with thousands separators.
-func commas(n int64) string {
-	s := fmt.Sprint(n)
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // loadImageFor reads an image file for the encoder: with bucket 512 or 1024 it goes through

@@ -30,6 +30,16 @@ func newBackend() (b compute.Backend, err error) {
 	return b, nil
 }
 
+// withBackend runs f with the backend newBackend opens and finalizes the backend when f returns.
+func withBackend(f func(compute.Backend) error) error {
+	backend, err := newBackend()
+	if err != nil {
+		return err
+	}
+	defer backend.Finalize()
+	return f(backend)
+}
+
 // backendConfig is the configuration newBackend opens, marked "(default)" when GOMLX_BACKEND is
 // not set.
 func backendConfig() string {

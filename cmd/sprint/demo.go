@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/gomlx/compute"
 	"github.com/spf13/cobra"
 
 	"github.com/sprint-distill/sprint/config"
@@ -39,29 +40,26 @@ objects where the control map puts them.`,
 			}
 			ctx, stop := train.SignalContext(cmd.Context())
 			defer stop()
-			backend, err := newBackend()
-			if err != nil {
-				return err
-			}
-			defer backend.Finalize()
-			if cfg.Control.Enabled {
-				rep, err := demo.RunControl(ctx, backend, cfg, demo.Options{Console: cmd.OutOrStdout(), Resume: resume})
+			return withBackend(func(backend compute.Backend) error {
+				if cfg.Control.Enabled {
+					rep, err := demo.RunControl(ctx, backend, cfg, demo.Options{Console: cmd.OutOrStdout(), Resume: resume})
+					if err != nil {
+						return err
+					}
+					c, u := rep.Find(demo.KindStudentControl, 1), rep.Find(demo.KindStudent, 1)
+					if c != nil && u != nil {
+						fmt.Fprintf(cmd.OutOrStdout(), "placement at one step: Sprint-ControlNet student %.1f%%, unconditioned student %.1f%%\n",
+							100*c.Placement.Placed, 100*u.Placement.Placed)
+					}
+					return nil
+				}
+				rep, err := demo.Run(ctx, backend, cfg, demo.Options{Console: cmd.OutOrStdout(), Resume: resume})
 				if err != nil {
 					return err
 				}
-				c, u := rep.Find(demo.KindStudentControl, 1), rep.Find(demo.KindStudent, 1)
-				if c != nil && u != nil {
-					fmt.Fprintf(cmd.OutOrStdout(), "placement at one step: Sprint-ControlNet student %.1f%%, unconditioned student %.1f%%\n",
-						100*c.Placement.Placed, 100*u.Placement.Placed)
-				}
+				fmt.Fprintf(cmd.OutOrStdout(), "winner at one step: %s\n", rep.Winner)
 				return nil
-			}
-			rep, err := demo.Run(ctx, backend, cfg, demo.Options{Console: cmd.OutOrStdout(), Resume: resume})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "winner at one step: %s\n", rep.Winner)
-			return nil
+			})
 		},
 	}
 	flags.add(cmd)

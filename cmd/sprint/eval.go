@@ -142,6 +142,22 @@ func (f *evalFlags) run(cmd *cobra.Command, body func(ctx context.Context, c eva
 	return body(ctx, c, s)
 }
 
+// openModel builds a network from its weights on the session's backend (started on first use)
+// and closes it with the session.
+func openModel[W any, M interface{ Close() }](s *evalSession, w W, build func(compute.Backend, W) (M, error)) (M, error) {
+	var none M
+	b, err := s.open()
+	if err != nil {
+		return none, err
+	}
+	m, err := build(b, w)
+	if err != nil {
+		return none, err
+	}
+	s.closers = append(s.closers, m.Close)
+	return m, nil
+}
+
 func (s *evalSession) inception(c eval.Config) (*fid.Extractor, error) {
 	if c.InceptionWeights == "" {
 		return nil, fmt.Errorf("no FID Inception weights: set eval.inception_weights or --inception. %s", fid.WeightsHelp)
@@ -150,15 +166,10 @@ func (s *evalSession) inception(c eval.Config) (*fid.Extractor, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.open()
+	m, err := openModel(s, w, fid.NewInception)
 	if err != nil {
 		return nil, err
 	}
-	m, err := fid.NewInception(b, w)
-	if err != nil {
-		return nil, err
-	}
-	s.closers = append(s.closers, m.Close)
 	return &fid.Extractor{Model: m, ImageSize: c.ImageSize}, nil
 }
 
@@ -178,15 +189,10 @@ func (s *evalSession) clipScorer(c eval.Config) (*clip.Scorer, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.open()
+	m, err := openModel(s, w, clip.NewModel)
 	if err != nil {
 		return nil, err
 	}
-	m, err := clip.NewModel(b, w)
-	if err != nil {
-		return nil, err
-	}
-	s.closers = append(s.closers, m.Close)
 	return &clip.Scorer{Model: m, Tokenizer: tok}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gomlx/compute"
 	"github.com/spf13/cobra"
 
 	"github.com/sprint-distill/sprint/config"
@@ -59,30 +60,27 @@ func (g *generateFlags) run(ctx context.Context, cmd *cobra.Command, cfg *config
 	if err != nil {
 		return err
 	}
-	backend, err := newBackend()
-	if err != nil {
-		return err
-	}
-	defer backend.Finalize()
-	dec, closeDec, err := job.OpenDecoder(backend, g.decoder, g.vaeDir)
-	if err != nil {
-		return fmt.Errorf("--decoder: %w", err)
-	}
-	defer closeDec()
-	gen, closeGen, err := job.NewGenerator(backend, job.GeneratorOptions{
-		Student: g.student, Config: cfg, TextEncoder: g.textEncoder, Caption: cfg.Text, Decoder: dec,
-		Steps: g.steps, Guidance: g.guidance, Seed: g.seed, BatchSize: g.batch, Shard: shard, Shards: shards,
-		Progress: cmd.ErrOrStderr(),
+	return withBackend(func(backend compute.Backend) error {
+		dec, closeDec, err := job.OpenDecoder(backend, g.decoder, g.vaeDir)
+		if err != nil {
+			return fmt.Errorf("--decoder: %w", err)
+		}
+		defer closeDec()
+		gen, closeGen, err := job.NewGenerator(backend, job.GeneratorOptions{
+			Student: g.student, Config: cfg, TextEncoder: g.textEncoder, Caption: cfg.Text, Decoder: dec,
+			Steps: g.steps, Guidance: g.guidance, Seed: g.seed, BatchSize: g.batch, Shard: shard, Shards: shards,
+			Progress: cmd.ErrOrStderr(),
+		})
+		if err != nil {
+			return err
+		}
+		defer closeGen()
+		st, err := gen.Run(ctx, items)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "generated %d images (%d already there) in %d batches: text %.1fs, sampling %.1fs, decoding %.1fs\n",
+			st.Written, st.Present, st.Batches, st.Encode.Seconds(), st.Sample.Seconds(), st.Decode.Seconds())
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	defer closeGen()
-	st, err := gen.Run(ctx, items)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "generated %d images (%d already there) in %d batches: text %.1fs, sampling %.1fs, decoding %.1fs\n",
-		st.Written, st.Present, st.Batches, st.Encode.Seconds(), st.Sample.Seconds(), st.Decode.Seconds())
-	return nil
 }

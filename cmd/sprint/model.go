@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gomlx/compute"
 	"github.com/spf13/cobra"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
@@ -262,20 +263,17 @@ outputs of the listed blocks as "features.<i>" (B, N, D). The role is read from 
 			if err != nil {
 				return err
 			}
-			backend, err := newBackend()
-			if err != nil {
-				return err
-			}
-			defer backend.Finalize()
-			outs, err := job.Forward(backend, cfg, role, p, in, blocks)
-			if err != nil {
-				return err
-			}
-			if err := safetensors.WriteFile(out, outs, map[string]string{"role": role.String()}); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%s forward, %d tensors)\n", out, role, len(outs))
-			return nil
+			return withBackend(func(backend compute.Backend) error {
+				outs, err := job.Forward(backend, cfg, role, p, in, blocks)
+				if err != nil {
+					return err
+				}
+				if err := safetensors.WriteFile(out, outs, map[string]string{"role": role.String()}); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%s forward, %d tensors)\n", out, role, len(outs))
+				return nil
+			})
 		},
 	}
 	flags.add(cmd)

@@ -137,18 +137,20 @@ func (s *sampleFlags) run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	backend, err := newBackend()
-	if err != nil {
-		return err
-	}
-	defer backend.Finalize()
+	return withBackend(func(backend compute.Backend) error { return s.draw(cmd, backend, cfg, mcfg, params, prompts) })
+}
+
+// draw samples the prompts with the loaded network, decodes the latents and writes the outputs
+// with the time of each stage.
+func (s *sampleFlags) draw(cmd *cobra.Command, backend compute.Backend, cfg *config.Config, mcfg model.Config, params model.Params, prompts []string) error {
 	var dec decode.Decoder
 	if s.decoder != "none" {
-		var closeDec func()
-		if dec, closeDec, err = job.OpenDecoder(backend, s.decoder, s.vaeDir); err != nil {
+		d, closeDec, err := job.OpenDecoder(backend, s.decoder, s.vaeDir)
+		if err != nil {
 			return fmt.Errorf("--decoder: %w", err)
 		}
 		defer closeDec()
+		dec = d
 	}
 
 	t0 := time.Now()

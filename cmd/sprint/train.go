@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/gomlx/compute"
 	"github.com/spf13/cobra"
 
 	"github.com/sprint-distill/sprint/config"
@@ -64,26 +65,23 @@ func runJob(parent context.Context, cfg *config.Config, kind job.Kind, opts job.
 	}
 	ctx, stop := train.SignalContext(parent)
 	defer stop()
-	backend, err := newBackend()
-	if err != nil {
-		return err
-	}
-	defer backend.Finalize()
-	j, err := job.New(ctx, backend, cfg, kind, opts)
-	if err != nil {
-		return err
-	}
-	defer j.Close()
-	res, err := j.Execute(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(opts.Console, "%s: %s at global step %d (checkpoint %s)\n", kind, res.Outcome, res.GlobalStep, res.Checkpoint)
-	if res.Outcome == train.OutcomeCompleted {
-		fmt.Fprintf(opts.Console, "exported to %s\n", j.ExportDir())
-	}
-	if code := res.Outcome.ExitCode(); code != 0 {
-		return exitError{code: code}
-	}
-	return nil
+	return withBackend(func(backend compute.Backend) error {
+		j, err := job.New(ctx, backend, cfg, kind, opts)
+		if err != nil {
+			return err
+		}
+		defer j.Close()
+		res, err := j.Execute(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.Console, "%s: %s at global step %d (checkpoint %s)\n", kind, res.Outcome, res.GlobalStep, res.Checkpoint)
+		if res.Outcome == train.OutcomeCompleted {
+			fmt.Fprintf(opts.Console, "exported to %s\n", j.ExportDir())
+		}
+		if code := res.Outcome.ExitCode(); code != 0 {
+			return exitError{code: code}
+		}
+		return nil
+	})
 }

@@ -12,15 +12,14 @@ import (
 	"github.com/sprint-distill/sprint/job"
 )
 
-func init() { register(newCheckpointCmd) }
+func init() {
+	registerGroup("checkpoint", "Inspect and list run checkpoints", "",
+		newCheckpointInspectCmd, newCheckpointListCmd, newCheckpointExportCmd)
+}
 
-func newCheckpointCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "checkpoint",
-		Short: "Inspect and list run checkpoints",
-	}
+func newCheckpointInspectCmd() *cobra.Command {
 	var asJSON bool
-	inspect := &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "inspect PATH",
 		Short: "Show a run checkpoint: step counters, data position, every tensor with its shape, dtype and digest",
 		Long: `inspect reads a run checkpoint one tensor at a time and prints its step counters (global,
@@ -47,9 +46,12 @@ PATH is a checkpoint file, a checkpoints folder or a run folder (its latest chec
 			return err
 		},
 	}
-	inspect.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
 
-	list := &cobra.Command{
+func newCheckpointListCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "list RUN_DIR",
 		Short: "List the checkpoints of a run folder (or checkpoints folder), oldest first, marking the latest",
 		Args:  cobra.ExactArgs(1),
@@ -73,8 +75,6 @@ PATH is a checkpoint file, a checkpoints folder or a run folder (its latest chec
 			return nil
 		},
 	}
-	cmd.AddCommand(inspect, list, newCheckpointExportCmd())
-	return cmd
 }
 
 // newCheckpointExportCmd exports one network of a run checkpoint in the diffusers layout.

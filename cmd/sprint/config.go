@@ -11,7 +11,10 @@ import (
 	"github.com/sprint-distill/sprint/job"
 )
 
-func init() { register(newConfigCmd) }
+func init() {
+	registerGroup("config", "Show, validate and list the keys of YAML configs", "",
+		newConfigShowCmd, newConfigValidateCmd, newConfigKeysCmd)
+}
 
 // configFlags are the flags every config-reading verb shares.
 type configFlags struct {
@@ -22,14 +25,10 @@ func (f *configFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.sets, "set", nil, "override a key: --set train.max_steps=100 (repeatable; YAML values)")
 }
 
-func newConfigCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "config",
-		Short: "Show, validate and list the keys of YAML configs",
-	}
+func newConfigShowCmd() *cobra.Command {
 	var showFlags configFlags
 	var out string
-	show := &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "show [FILE]",
 		Short: "Print the resolved config (defaults, bases, SPRINT_* environment, --set) as YAML",
 		Args:  cobra.MaximumNArgs(1),
@@ -53,13 +52,16 @@ func newConfigCmd() *cobra.Command {
 			return err
 		},
 	}
-	showFlags.add(show)
-	show.Flags().StringVarP(&out, "out", "o", "", "write the resolved YAML to this file instead of stdout")
+	showFlags.add(cmd)
+	cmd.Flags().StringVarP(&out, "out", "o", "", "write the resolved YAML to this file instead of stdout")
+	return cmd
+}
 
+func newConfigValidateCmd() *cobra.Command {
 	var valFlags configFlags
 	var valConfig, valRun string
 	var checkPaths bool
-	validate := &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "validate [FILE | --config FILE] [--run distill|train-teacher] [--check-paths]",
 		Short: "Check a config strictly, with every cross-section check a run makes, and optionally its input files",
 		Long: `validate loads a config as a run would (unknown keys, types, bases, every section's values)
@@ -108,12 +110,15 @@ without starting a run.`,
 			return nil
 		},
 	}
-	valFlags.add(validate)
-	validate.Flags().StringVarP(&valConfig, "config", "c", "", "YAML config file (same as the argument)")
-	validate.Flags().StringVar(&valRun, "run", "", "the run to check for: distill or train-teacher (default: from the config)")
-	validate.Flags().BoolVar(&checkPaths, "check-paths", false, "also check that every input file the run needs exists")
+	valFlags.add(cmd)
+	cmd.Flags().StringVarP(&valConfig, "config", "c", "", "YAML config file (same as the argument)")
+	cmd.Flags().StringVar(&valRun, "run", "", "the run to check for: distill or train-teacher (default: from the config)")
+	cmd.Flags().BoolVar(&checkPaths, "check-paths", false, "also check that every input file the run needs exists")
+	return cmd
+}
 
-	keys := &cobra.Command{
+func newConfigKeysCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "keys",
 		Short: "List every config key with its type, default and environment variable",
 		Args:  cobra.NoArgs,
@@ -128,8 +133,6 @@ without starting a run.`,
 			return tw.Flush()
 		},
 	}
-	cmd.AddCommand(show, validate, keys)
-	return cmd
 }
 
 func optionalArg(args []string) string {

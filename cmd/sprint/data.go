@@ -20,22 +20,16 @@ import (
 	"github.com/sprint-distill/sprint/grid"
 )
 
-func init() { register(newDataCmd) }
-
-func newDataCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "data",
-		Short: "Make, inspect and verify training data shards",
-		Long: `data works on training shards (Parquet or Arrow IPC files of latents, text embeddings,
+func init() {
+	registerGroup("data", "Make, inspect and verify training data shards",
+		`data works on training shards (Parquet or Arrow IPC files of latents, text embeddings,
 masks and prompts; see the data package documentation for the schema):
 
   make-shapes  write the synthetic shapes dataset of the CPU demo
   inspect      print schemas, counts, shapes, value statistics and a few rows; write a PNG
                contact sheet when the latents are shapes latents
   verify       read and check every row of every shard`,
-	}
-	cmd.AddCommand(newDataMakeShapesCmd(), newDataInspectCmd(), newDataVerifyCmd(), newDataEncodeCmd())
-	return cmd
+		newDataMakeShapesCmd, newDataInspectCmd, newDataVerifyCmd, newDataEncodeCmd)
 }
 
 // dataConfig loads the data section from an optional config file and --set overrides.

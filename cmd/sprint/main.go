@@ -21,6 +21,18 @@ var commandFactories []func() *cobra.Command
 
 func register(f func() *cobra.Command) { commandFactories = append(commandFactories, f) }
 
+// registerGroup registers a verb that only holds sub-verbs: its help and the constructors of
+// its sub-verbs.
+func registerGroup(use, short, long string, subs ...func() *cobra.Command) {
+	register(func() *cobra.Command {
+		cmd := &cobra.Command{Use: use, Short: short, Long: long}
+		for _, sub := range subs {
+			cmd.AddCommand(sub())
+		}
+		return cmd
+	})
+}
+
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "sprint",

@@ -21,19 +21,13 @@ import (
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
-func init() { register(newModelCmd) }
-
-func newModelCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "model",
-		Short: "Inspect, initialise and run the SANA Linear DiT (teacher and student)",
-		Long: `model works with the network alone: parameter counts from shapes, fresh or teacher-derived
+func init() {
+	registerGroup("model", "Inspect, initialise and run the SANA Linear DiT (teacher and student)",
+		`model works with the network alone: parameter counts from shapes, fresh or teacher-derived
 weights in diffusers' layout, and a forward pass on given inputs for parity checks against
 other implementations. The model shape comes from --config (the model: section), --preset,
 or the config.json beside diffusers weights.`,
-	}
-	cmd.AddCommand(newModelInfoCmd(), newModelInitCmd(), newModelForwardCmd())
-	return cmd
+		newModelInfoCmd, newModelInitCmd, newModelForwardCmd)
 }
 
 // modelFlags select the model config: a config file (with --set), a preset, or neither.

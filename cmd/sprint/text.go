@@ -28,8 +28,6 @@ import (
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
-func init() { register(newTextCmd) }
-
 // Tensor names of `sprint text encode` outputs.
 const (
 	textEmbeddingKey = "text_embedding" // (n, L, D): one caption per prompt, the shards' column name
@@ -37,17 +35,13 @@ const (
 	nullMaskKey      = "null_mask"      // (L): the null caption's mask, beside distill.NullEmbedding
 )
 
-func newTextCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "text",
-		Short: "The Gemma-2 text encoder: model facts and SANA caption embeddings from prompts",
-		Long: `text runs SANA's text encoder, Gemma-2-2B-IT, from a local Hugging Face folder
+func init() {
+	registerGroup("text", "The Gemma-2 text encoder: model facts and SANA caption embeddings from prompts",
+		`text runs SANA's text encoder, Gemma-2-2B-IT, from a local Hugging Face folder
 (config.json, model.safetensors or a sharded index, tokenizer.model; e.g. a copy of
 google/gemma-2-2b-it), with SANA's caption handling: the complex human instruction prepended,
 300 caption tokens kept, right padding with a mask. Nothing is downloaded.`,
-	}
-	cmd.AddCommand(newTextInfoCmd(), newTextEncodeCmd())
-	return cmd
+		newTextInfoCmd, newTextEncodeCmd)
 }
 
 // captionFlags select the caption layout (SANA's text_encoder: section).

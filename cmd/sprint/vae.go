@@ -24,13 +24,9 @@ import (
 	"github.com/sprint-distill/sprint/vae"
 )
 
-func init() { register(newVAECmd) }
-
-func newVAECmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "vae",
-		Short: "The DC-AE autoencoder: parameter counts, encoding, decoding, round trips",
-		Long: `vae runs SANA's DC-AE autoencoder (diffusers' AutoencoderDC) from a local diffusers folder
+func init() {
+	registerGroup("vae", "The DC-AE autoencoder: parameter counts, encoding, decoding, round trips",
+		`vae runs SANA's DC-AE autoencoder (diffusers' AutoencoderDC) from a local diffusers folder
 (config.json and diffusion_pytorch_model.safetensors, e.g. mit-han-lab/dc-ae-f32c32-sana-1.1-diffusers
 downloaded beforehand; nothing is downloaded).
 
@@ -42,9 +38,7 @@ downloaded beforehand; nothing is downloaded).
 Large images need much memory on CPU (decoding 1024x1024 untiled needs about 11 GiB): decode
 tiles by default above 512 pixels (--tile). Unless GOMEMLIMIT is set, these verbs set the Go
 heap's soft limit to half the machine's memory, which keeps the process near its live set.`,
-	}
-	cmd.AddCommand(newVAEInfoCmd(), newVAEEncodeCmd(), newVAEDecodeCmd(), newVAERoundtripCmd())
-	return cmd
+		newVAEInfoCmd, newVAEEncodeCmd, newVAEDecodeCmd, newVAERoundtripCmd)
 }
 
 // vaeTilingFlags are the tiling flags of encode, decode and roundtrip.

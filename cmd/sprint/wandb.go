@@ -10,15 +10,11 @@ import (
 	"github.com/sprint-distill/sprint/train/logging"
 )
 
-func init() { register(newWandBCmd) }
+func init() { registerGroup("wandb", "Weights & Biases utilities", "", newWandBSyncCmd) }
 
-func newWandBCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "wandb",
-		Short: "Weights & Biases utilities",
-	}
+func newWandBSyncCmd() *cobra.Command {
 	var entity, project string
-	sync := &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "sync DIR",
 		Short: "Upload a run's local W&B copy (offline mode, or rows an online run failed to send)",
 		Long: `sync uploads the local W&B folder of a run (runs/<name>/wandb, or the run folder itself):
@@ -44,8 +40,7 @@ WANDB_BASE_URL (default https://api.wandb.ai).`,
 			return nil
 		},
 	}
-	sync.Flags().StringVar(&entity, "entity", "", "upload to this entity instead of the folder's")
-	sync.Flags().StringVar(&project, "project", "", "upload to this project instead of the folder's")
-	cmd.AddCommand(sync)
+	cmd.Flags().StringVar(&entity, "entity", "", "upload to this entity instead of the folder's")
+	cmd.Flags().StringVar(&project, "project", "", "upload to this project instead of the folder's")
 	return cmd
 }

@@ -1,11 +1,12 @@
 package config
 
 import (
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/sprint-distill/sprint/internal/testfile"
 )
 
 type optCfg struct {
@@ -30,18 +31,6 @@ func defaults() testCfg {
 	return testCfg{Name: "run", Train: trainCfg{MaxSteps: 100, MaxHours: 3.9, Optimizer: optCfg{LR: 2e-6, Betas: []float64{0.9, 0.999}}}}
 }
 
-func write(t *testing.T, dir, name, body string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestDefaultsOnly(t *testing.T) {
 	got := defaults()
 	if err := LoadInto(&got, "", Options{}); err != nil {
@@ -54,8 +43,8 @@ func TestDefaultsOnly(t *testing.T) {
 
 func TestInheritanceAndOverrides(t *testing.T) {
 	dir := t.TempDir()
-	write(t, dir, "base/common.yaml", "name: base\ntrain:\n  max_steps: 5\n  optimizer:\n    lr: 1.0e-4\n")
-	p := write(t, dir, "child.yaml", "base: base/common.yaml\ntrain:\n  max_steps: 7\ntags: [a, b]\n")
+	testfile.Write(t, dir, "base/common.yaml", "name: base\ntrain:\n  max_steps: 5\n  optimizer:\n    lr: 1.0e-4\n")
+	p := testfile.Write(t, dir, "child.yaml", "base: base/common.yaml\ntrain:\n  max_steps: 7\ntags: [a, b]\n")
 	got := defaults()
 	err := LoadInto(&got, p, Options{
 		Set: []string{"train.optimizer.betas=[0.5,0.6]", "train.resume=true"},
@@ -86,8 +75,8 @@ func TestSetWinsOverEnv(t *testing.T) {
 
 func TestBadConfigs(t *testing.T) {
 	dir := t.TempDir()
-	write(t, dir, "cyc_a.yaml", "base: cyc_b.yaml\nname: a\n")
-	write(t, dir, "cyc_b.yaml", "base: cyc_a.yaml\nname: b\n")
+	testfile.Write(t, dir, "cyc_a.yaml", "base: cyc_b.yaml\nname: a\n")
+	testfile.Write(t, dir, "cyc_b.yaml", "base: cyc_a.yaml\nname: b\n")
 	cases := []struct {
 		name, body string
 		set        []string
@@ -127,7 +116,7 @@ func TestBadConfigs(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p := write(t, dir, "bad.yaml", c.body)
+			p := testfile.Write(t, dir, "bad.yaml", c.body)
 			got := defaults()
 			err := LoadInto(&got, p, Options{Set: c.set, Env: c.env})
 			if err == nil {
@@ -159,7 +148,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := write(t, t.TempDir(), "resolved.yaml", string(b))
+	p := testfile.Write(t, t.TempDir(), "resolved.yaml", string(b))
 	var back testCfg
 	if err := LoadInto(&back, p, Options{}); err != nil {
 		t.Fatalf("%v\n%s", err, b)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/sprint-distill/sprint/internal/testfile"
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
@@ -111,19 +112,6 @@ func runMainQuiet(args ...string) (int, string, string) {
 	return runMain(nil, args...)
 }
 
-// write puts body in a new file under dir and returns its path.
-func write(t *testing.T, dir, name, body string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // copyWith copies src to dst applying edit to its bytes.
 func copyWith(t *testing.T, src, dst string, edit func([]byte) []byte) string {
 	t.Helper()
@@ -174,20 +162,20 @@ func TestBadInputSuite(t *testing.T) {
 		// --- configs ---
 		{"config missing file", static("config", "validate", "no/such.yaml"), nil, []string{"no/such.yaml"}},
 		{"config malformed yaml", func(t *testing.T, f fixtures, tmp string) []string {
-			return []string{"config", "validate", write(t, tmp, "m.yaml", "train:\n  max_steps: [1, 2\n")}
+			return []string{"config", "validate", testfile.Write(t, tmp, "m.yaml", "train:\n  max_steps: [1, 2\n")}
 		}, nil, []string{"m.yaml", "malformed YAML", "line"}},
 		{"config unknown key", func(t *testing.T, f fixtures, tmp string) []string {
-			return []string{"config", "validate", write(t, tmp, "u.yaml", "train:\n  max_step: 3\n")}
+			return []string{"config", "validate", testfile.Write(t, tmp, "u.yaml", "train:\n  max_step: 3\n")}
 		}, nil, []string{"u.yaml", "train.max_step", "did you mean train.max_steps"}},
 		{"config wrong type", func(t *testing.T, f fixtures, tmp string) []string {
-			return []string{"config", "validate", write(t, tmp, "w.yaml", "train:\n  max_steps: many\n")}
+			return []string{"config", "validate", testfile.Write(t, tmp, "w.yaml", "train:\n  max_steps: many\n")}
 		}, nil, []string{"train.max_steps", "expected an integer"}},
 		{"config missing base", func(t *testing.T, f fixtures, tmp string) []string {
-			return []string{"config", "validate", write(t, tmp, "b.yaml", "base: gone.yaml\n")}
+			return []string{"config", "validate", testfile.Write(t, tmp, "b.yaml", "base: gone.yaml\n")}
 		}, nil, []string{"gone.yaml"}},
 		{"config base cycle", func(t *testing.T, f fixtures, tmp string) []string {
-			write(t, tmp, "c2.yaml", "base: c1.yaml\n")
-			return []string{"config", "validate", write(t, tmp, "c1.yaml", "base: c2.yaml\n")}
+			testfile.Write(t, tmp, "c2.yaml", "base: c1.yaml\n")
+			return []string{"config", "validate", testfile.Write(t, tmp, "c1.yaml", "base: c2.yaml\n")}
 		}, nil, []string{"c1.yaml", "c2.yaml"}},
 		{"set without value", static("config", "validate", "../../configs/demo.yaml", "--set", "train.max_steps"), nil, []string{"expected key=value"}},
 		{"set unknown key", static("config", "validate", "../../configs/demo.yaml", "--set", "train.max_stepz=3"), nil, []string{"train.max_stepz", "did you mean train.max_steps"}},
@@ -231,10 +219,10 @@ func TestBadInputSuite(t *testing.T) {
 			return []string{"data", "verify", bad}
 		}, nil, []string{"shapes-00000.parquet"}},
 		{"garbage shard", func(t *testing.T, f fixtures, tmp string) []string {
-			return []string{"data", "verify", write(t, tmp, "g/x.parquet", strings.Repeat("not a parquet file ", 20))}
+			return []string{"data", "verify", testfile.Write(t, tmp, "g/x.parquet", strings.Repeat("not a parquet file ", 20))}
 		}, nil, []string{"x.parquet"}},
 		{"garbage shard in a run", func(t *testing.T, f fixtures, tmp string) []string {
-			bad := write(t, tmp, "g2/x.arrow", strings.Repeat("garbage", 30))
+			bad := testfile.Write(t, tmp, "g2/x.arrow", strings.Repeat("garbage", 30))
 			return []string{"train-teacher", "--config", f.cfg, "--set", "data.paths=[" + bad + "]", "--set", "train.run_dir=" + tmp}
 		}, nil, []string{"x.arrow"}},
 		{"wrong-schema shard", func(t *testing.T, f fixtures, tmp string) []string {
@@ -252,7 +240,7 @@ func TestBadInputSuite(t *testing.T) {
 			return []string{"distill", "--config", f.distill, "--set", "distill.teacher_weights=" + tmp + "/gone", "--set", "train.run_dir=" + tmp}
 		}, nil, []string{"distill.teacher_weights", "gone"}},
 		{"teacher weights garbage", func(t *testing.T, f fixtures, tmp string) []string {
-			w := write(t, tmp, "tw/diffusion_pytorch_model.safetensors", "\x10\x00\x00\x00\x00\x00\x00\x00{not json}     ")
+			w := testfile.Write(t, tmp, "tw/diffusion_pytorch_model.safetensors", "\x10\x00\x00\x00\x00\x00\x00\x00{not json}     ")
 			return []string{"distill", "--config", f.distill, "--set", "distill.teacher_weights=" + filepath.Dir(w), "--set", "train.run_dir=" + tmp}
 		}, nil, []string{"diffusion_pytorch_model.safetensors"}},
 		{"teacher of another depth", func(t *testing.T, f fixtures, tmp string) []string {
@@ -321,7 +309,7 @@ func TestBadInputSuite(t *testing.T) {
 
 		// --- run folders and resume ---
 		{"run folder is a file", func(t *testing.T, f fixtures, tmp string) []string {
-			file := write(t, tmp, "runfile", "x")
+			file := testfile.Write(t, tmp, "runfile", "x")
 			return []string{"train-teacher", "--config", f.cfg, "--run-dir", file}
 		}, nil, []string{"runfile"}},
 		{"resume with no checkpoint", func(t *testing.T, f fixtures, tmp string) []string {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/sprint-distill/sprint/eval/fid"
+	"github.com/sprint-distill/sprint/internal/testfile"
 )
 
 // TestMJHQGenerateResumes: `eval mjhq --generate` makes every prompt's image with a tiny
@@ -45,9 +46,7 @@ func TestMJHQGenerateResumes(t *testing.T) {
 		f.Close()
 	}
 	b, _ := json.Marshal(meta)
-	if err := os.WriteFile(filepath.Join(root, "meta_data.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testfile.Write(t, root, "meta_data.json", string(b))
 	inception := filepath.Join(dir, "inception.safetensors")
 	if err := fid.RandomWeights(1).Save(inception); err != nil {
 		t.Fatal(err)
@@ -94,18 +93,23 @@ func fidLine(report string) string {
 	return ""
 }
 
+// tinyStudent writes a model config (body) to dir/tiny.yaml and initialises a student of that
+// model in dir/student; it returns both paths.
+func tinyStudent(t *testing.T, dir, body string) (cfg, student string) {
+	t.Helper()
+	cfg = testfile.Write(t, dir, "tiny.yaml", body)
+	student = filepath.Join(dir, "student")
+	if code, _, stderr := runMain(t, "model", "init", "--config", cfg, "--role", "student", "--out", student); code != 0 {
+		t.Fatalf("model init: %s", stderr)
+	}
+	return cfg, student
+}
+
 // TestSamplePromptEndToEnd: prompts through the (tiny) Gemma-2 encoder with SANA's caption rules,
 // a tiny student at 2 steps, a decoder, PNG files and a grid, with the per-stage timing line.
 func TestSamplePromptEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "tiny.yaml")
-	if err := os.WriteFile(cfg, []byte("model:\n  preset: tiny\n  caption_dim: 8\n  caption_len: 6\ntext:\n  model_max_length: 6\n  chi_prompt: []\n  caption_channels: 8\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	student := filepath.Join(dir, "student")
-	if code, _, stderr := runMain(t, "model", "init", "--config", cfg, "--role", "student", "--out", student); code != 0 {
-		t.Fatalf("model init: %s", stderr)
-	}
+	cfg, student := tinyStudent(t, dir, "model:\n  preset: tiny\n  caption_dim: 8\n  caption_len: 6\ntext:\n  model_max_length: 6\n  chi_prompt: []\n  caption_channels: 8\n")
 	images, gridPNG := filepath.Join(dir, "images"), filepath.Join(dir, "grid.png")
 	code, stdout, stderr := runMain(t, "sample", "--config", cfg, "--weights", student, "--text-encoder", tinyGemma,
 		"--prompt", "a red circle", "--prompt", "lll", "--steps", "2", "--decoder", "preview", "--images", images, "--out", gridPNG)
@@ -132,14 +136,7 @@ func TestSamplePromptEndToEnd(t *testing.T) {
 // TestSampleThroughDCAE: a student's latents decoded to pictures by a (tiny) DC-AE with --vae.
 func TestSampleThroughDCAE(t *testing.T) {
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "tiny.yaml")
-	if err := os.WriteFile(cfg, []byte("model:\n  preset: tiny\n  in_channels: 4\n  latent_size: 4\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	student := filepath.Join(dir, "student")
-	if code, _, stderr := runMain(t, "model", "init", "--config", cfg, "--role", "student", "--out", student); code != 0 {
-		t.Fatalf("model init: %s", stderr)
-	}
+	cfg, student := tinyStudent(t, dir, "model:\n  preset: tiny\n  in_channels: 4\n  latent_size: 4\n")
 	images := filepath.Join(dir, "images")
 	code, stdout, stderr := runMain(t, "sample", "--config", cfg, "--weights", student, "--prompt", "a red circle",
 		"--vae", tinyVAEDir, "--images", images)

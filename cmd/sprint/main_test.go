@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sprint-distill/sprint/internal/testfile"
 )
 
 // runMain runs the CLI in-process and returns its exit code, stdout and stderr.
@@ -51,10 +53,7 @@ func TestEnvReportsSIMD(t *testing.T) {
 
 func TestConfigVerbs(t *testing.T) {
 	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(bad, []byte("train:\n  max_step: 3\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	bad := testfile.Write(t, dir, "bad.yaml", "train:\n  max_step: 3\n")
 	code, _, stderr := runMain(t, "config", "validate", bad)
 	if code != 1 || !strings.Contains(stderr, "train.max_step") || !strings.Contains(stderr, "did you mean train.max_steps") {
 		t.Fatalf("validate bad config: code %d, stderr %q", code, stderr)

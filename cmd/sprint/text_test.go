@@ -14,6 +14,7 @@ import (
 
 	"github.com/sprint-distill/sprint/caption"
 	"github.com/sprint-distill/sprint/distill"
+	"github.com/sprint-distill/sprint/internal/testfile"
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
@@ -53,14 +54,8 @@ func TestTextInfo(t *testing.T) {
 // caption.Encoder's output on the same folder.
 func TestTextEncode(t *testing.T) {
 	dir := t.TempDir()
-	ins := filepath.Join(dir, "instruction.txt")
-	if err := os.WriteFile(ins, []byte("hello\nworld: \n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	prompts := filepath.Join(dir, "prompts.txt")
-	if err := os.WriteFile(prompts, []byte("a red circle\r\nhello  world\nlll\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	ins := testfile.Write(t, dir, "instruction.txt", "hello\nworld: \n")
+	prompts := testfile.Write(t, dir, "prompts.txt", "a red circle\r\nhello  world\nlll\n")
 	out, null := filepath.Join(dir, "out", "emb.safetensors"), filepath.Join(dir, "null_embedding.safetensors")
 	stdout, stderr, err := runText(t, "text", "encode", "--weights", tinyGemma, "--prompts", prompts, "--out", out,
 		"--null-out", null, "--max-length", "6", "--instruction-file", ins, "--batch", "2", "--weights-dtype", "float32")
@@ -138,10 +133,7 @@ func TestTextEncode(t *testing.T) {
 
 func TestTextEncodeErrors(t *testing.T) {
 	dir := t.TempDir()
-	empty := filepath.Join(dir, "p.txt")
-	if err := os.WriteFile(empty, []byte("one\n\nthree\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	empty := testfile.Write(t, dir, "p.txt", "one\n\nthree\n")
 	out := filepath.Join(dir, "o.safetensors")
 	for _, tc := range []struct {
 		args []string

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/sprint-distill/sprint/grid"
+	"github.com/sprint-distill/sprint/internal/testfile"
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
@@ -87,14 +88,9 @@ func TestVAEVerbs(t *testing.T) {
 func TestDataEncodeVerb(t *testing.T) {
 	dir := t.TempDir()
 	ds := filepath.Join(dir, "ds")
-	if err := os.MkdirAll(ds, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	for i, n := range []string{"x", "y", "z"} {
+		testfile.Write(t, ds, n+".txt", "a red circle")
 		writeTestPNG(t, filepath.Join(ds, n+".png"), 16+8*i, 16)
-		if err := os.WriteFile(filepath.Join(ds, n+".txt"), []byte("a red circle"), 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 	shards := filepath.Join(dir, "shards")
 	args := []string{"data", "encode", ds, "--out", shards, "--vae", tinyVAEDir, "--text-encoder", "shapes", "--resolution", "512", "--batch", "2"}

@@ -154,6 +154,11 @@ func static(args ...string) func(*testing.T, fixtures, string) []string {
 	return func(*testing.T, fixtures, string) []string { return args }
 }
 
+// validateDemo is a case that runs `sprint config validate configs/demo.yaml` with more args.
+func validateDemo(args ...string) func(*testing.T, fixtures, string) []string {
+	return static(append([]string{"config", "validate", "../../configs/demo.yaml"}, args...)...)
+}
+
 func TestBadInputSuite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("bad-input suite trains a tiny fixture run")
@@ -177,27 +182,23 @@ func TestBadInputSuite(t *testing.T) {
 			testfile.Write(t, tmp, "c2.yaml", "base: c1.yaml\n")
 			return []string{"config", "validate", testfile.Write(t, tmp, "c1.yaml", "base: c2.yaml\n")}
 		}, nil, []string{"c1.yaml", "c2.yaml"}},
-		{"set without value", static("config", "validate", "../../configs/demo.yaml", "--set", "train.max_steps"), nil, []string{"expected key=value"}},
-		{"set unknown key", static("config", "validate", "../../configs/demo.yaml", "--set", "train.max_stepz=3"), nil, []string{"train.max_stepz", "did you mean train.max_steps"}},
-		{"env typo", static("config", "validate", "../../configs/demo.yaml"), map[string]string{"SPRINT_TRAIN_MAX_STEP": "3"},
+		{"set without value", validateDemo("--set", "train.max_steps"), nil, []string{"expected key=value"}},
+		{"set unknown key", validateDemo("--set", "train.max_stepz=3"), nil, []string{"train.max_stepz", "did you mean train.max_steps"}},
+		{"env typo", validateDemo(), map[string]string{"SPRINT_TRAIN_MAX_STEP": "3"},
 			[]string{"SPRINT_TRAIN_MAX_STEP matches no config key", "SPRINT_TRAIN_MAX_STEPS"}},
-		{"env bad value", static("config", "validate", "../../configs/demo.yaml"), map[string]string{"SPRINT_TRAIN_MAX_STEPS": "lots"},
+		{"env bad value", validateDemo(), map[string]string{"SPRINT_TRAIN_MAX_STEPS": "lots"},
 			[]string{"SPRINT_TRAIN_MAX_STEPS", "train.max_steps", "expected an integer"}},
-		{"head block beyond depth", static("config", "validate", "../../configs/demo.yaml", "--set", "distill.head_block_ids=[1,7]"), nil,
+		{"head block beyond depth", validateDemo("--set", "distill.head_block_ids=[1,7]"), nil,
 			[]string{"distill.head_block_ids[1]: block 7 does not exist in a model of depth 4"}},
-		{"head blocks out of order", static("config", "validate", "../../configs/demo.yaml", "--set", "distill.head_block_ids=[2,1]"), nil,
+		{"head blocks out of order", validateDemo("--set", "distill.head_block_ids=[2,1]"), nil,
 			[]string{"distill.head_block_ids[1]: block 1 must come after block 2"}},
-		{"sigma data mismatch", static("config", "validate", "../../configs/demo.yaml", "--set", "distill.sigma_data=0.7"), nil,
-			[]string{"distill.sigma_data (0.7) and model.sigma_data (0.5"}},
-		{"batch sizes disagree", static("config", "validate", "../../configs/demo.yaml", "--set", "train.batch_size=32"), nil,
+		{"sigma data mismatch", validateDemo("--set", "distill.sigma_data=0.7"), nil, []string{"distill.sigma_data (0.7) and model.sigma_data (0.5"}},
+		{"batch sizes disagree", validateDemo("--set", "train.batch_size=32"), nil,
 			[]string{"train.batch_size (32, the global batch) must equal data.batch_size (16"}},
-		{"nan learning rate", static("config", "validate", "../../configs/demo.yaml", "--set", "train.optimizer.lr=.nan"), nil,
-			[]string{"train.optimizer.lr: must be a finite number > 0, got NaN"}},
-		{"negative learning rate", static("config", "validate", "../../configs/demo.yaml", "--set", "train.optimizer.lr=-1"), nil,
-			[]string{"train.optimizer.lr"}},
-		{"validate bad run kind", static("config", "validate", "../../configs/demo.yaml", "--run", "gan"), nil, []string{`--run "gan"`, "distill or train-teacher"}},
-		{"validate two configs", static("config", "validate", "../../configs/demo.yaml", "--config", "../../configs/teacher_shapes.yaml"), nil,
-			[]string{"give the config once"}},
+		{"nan learning rate", validateDemo("--set", "train.optimizer.lr=.nan"), nil, []string{"train.optimizer.lr: must be a finite number > 0, got NaN"}},
+		{"negative learning rate", validateDemo("--set", "train.optimizer.lr=-1"), nil, []string{"train.optimizer.lr"}},
+		{"validate bad run kind", validateDemo("--run", "gan"), nil, []string{`--run "gan"`, "distill or train-teacher"}},
+		{"validate two configs", validateDemo("--config", "../../configs/teacher_shapes.yaml"), nil, []string{"give the config once"}},
 		{"recipe without inputs", static("config", "validate", "--config", "../../configs/sana_sprint_600m_1024px.yaml", "--check-paths"), nil,
 			[]string{"data.paths: data/sana_1024px/*.arrow matches no shards", "distill.teacher_weights: weights/SANA_Sprint_0.6B", "null_embedding.safetensors not found", "sprint text encode"}},
 		{"distill recipe without inputs", func(t *testing.T, f fixtures, tmp string) []string {

@@ -169,7 +169,7 @@ contact sheet (--sheet).`,
 				return err
 			}
 			defer r.Close()
-			return inspect(cmd.Context(), cmd.OutOrStdout(), r, sample, show, sheet, sheetCount)
+			return inspect(cmdContext(cmd), cmd.OutOrStdout(), r, sample, show, sheet, sheetCount)
 		},
 	}
 	fl := cmd.Flags()
@@ -184,9 +184,6 @@ contact sheet (--sheet).`,
 }
 
 func inspect(ctx context.Context, w io.Writer, r *data.Reader, sample, show int, sheet string, sheetCount int) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	shards := r.Shards()
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SHARD\tFORMAT\tROWS\tGROUPS\tSIZE\tLAYOUT")
@@ -349,10 +346,7 @@ prompts, duplicate keys. It lists the problems (file and row) and exits with sta
 			defer r.Close()
 			errOut := cmd.ErrOrStderr()
 			last := time.Time{}
-			ctx := cmd.Context()
-			if ctx == nil {
-				ctx = context.Background()
-			}
+			ctx := cmdContext(cmd)
 			rep, err := r.Verify(ctx, func(done int) {
 				if time.Since(last) > time.Second {
 					last = time.Now()

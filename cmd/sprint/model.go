@@ -62,12 +62,12 @@ func (f *modelFlags) load(fallback func() (model.Config, error)) (model.Config, 
 	return cfg.Model.Resolved()
 }
 
+// parseRole reads --role: a role by its name.
 func parseRole(s string) (model.Role, error) {
-	switch s {
-	case "teacher":
-		return model.Teacher, nil
-	case "student":
-		return model.Student, nil
+	for _, r := range []model.Role{model.Teacher, model.Student} {
+		if s == r.String() {
+			return r, nil
+		}
 	}
 	return 0, fmt.Errorf("--role %q: want teacher or student", s)
 }

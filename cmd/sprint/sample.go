@@ -154,7 +154,7 @@ func (s *sampleFlags) draw(cmd *cobra.Command, backend compute.Backend, cfg *con
 	}
 
 	t0 := time.Now()
-	text, mask, null, src, err := s.captions(cmd.Context(), backend, cfg, mcfg, prompts)
+	text, mask, null, src, err := s.captions(cmdContext(cmd), backend, cfg, mcfg, prompts)
 	if err != nil {
 		return err
 	}
@@ -244,9 +244,6 @@ func (s *sampleFlags) promptTexts() ([]string, error) {
 // captions encodes the prompts (or reads --embeddings): embeddings (n, L, D), masks (n, L), the
 // null caption for a teacher's CFG, and where they came from (for messages).
 func (s *sampleFlags) captions(ctx context.Context, backend compute.Backend, cfg *config.Config, mcfg model.Config, prompts []string) (text, mask, null *tensors.Tensor, src string, err error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	if s.embeddings != "" {
 		text, mask, null, err = readEmbeddings(s.embeddings)
 		return text, mask, null, s.embeddings, err

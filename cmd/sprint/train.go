@@ -36,7 +36,7 @@ func newTrainCmd(kind job.Kind) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runJob(cmd.Context(), cfg, kind, job.Options{Dir: dir, Resume: resume, AllowConfigChange: allowChange, Console: cmd.OutOrStdout()})
+			return runJob(cmdContext(cmd), cfg, kind, job.Options{Dir: dir, Resume: resume, AllowConfigChange: allowChange, Console: cmd.OutOrStdout()})
 		},
 	}
 	switch kind {
@@ -60,9 +60,6 @@ train.max_hours stops with a checkpoint and exit status 75 so that scripts/chain
 }
 
 func runJob(parent context.Context, cfg *config.Config, kind job.Kind, opts job.Options) error {
-	if parent == nil {
-		parent = context.Background()
-	}
 	ctx, stop := train.SignalContext(parent)
 	defer stop()
 	return withBackend(func(backend compute.Backend) error {

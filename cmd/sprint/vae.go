@@ -68,18 +68,8 @@ func limitMemory() {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return
-	}
-	var kb int64
-	for _, line := range strings.Split(string(b), "\n") {
-		if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kb); err == nil {
-			break
-		}
-	}
-	if kb > 0 {
-		debug.SetMemoryLimit(kb * 1024 / 2)
+	if total, _, ok := meminfo(); ok {
+		debug.SetMemoryLimit(int64(total / 2))
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sprint-distill/sprint/bench"
-	"github.com/sprint-distill/sprint/config"
 )
 
 func init() { register(newBenchCmd) }
@@ -30,10 +29,7 @@ memory XLA's compiler reports (n/a on the Go backend). It prints a table; --json
 as JSON.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if cfgPath == "" {
-				return fmt.Errorf("--config is required")
-			}
-			cfg, err := config.Load(cfgPath, flags.sets)
+			cfg, err := flags.loadRequired(cfgPath, "")
 			if err != nil {
 				return err
 			}

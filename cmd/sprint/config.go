@@ -25,6 +25,15 @@ func (f *configFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVar(&f.sets, "set", nil, "override a key: --set train.max_steps=100 (repeatable; YAML values)")
 }
 
+// loadRequired loads the config file at path, which a verb cannot run without, with the --set
+// overrides; hint ends the message when path is empty.
+func (f *configFlags) loadRequired(path, hint string) (*config.Config, error) {
+	if path == "" {
+		return nil, fmt.Errorf("--config is required%s", hint)
+	}
+	return config.Load(path, f.sets)
+}
+
 func newConfigShowCmd() *cobra.Command {
 	var showFlags configFlags
 	var out string

@@ -29,10 +29,7 @@ func newTrainCmd(kind job.Kind) *cobra.Command {
 		Use:  kind.String() + " --config FILE",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if cfgPath == "" {
-				return fmt.Errorf("--config is required (e.g. configs/demo.yaml)")
-			}
-			cfg, err := config.Load(cfgPath, flags.sets)
+			cfg, err := flags.loadRequired(cfgPath, " (e.g. configs/demo.yaml)")
 			if err != nil {
 				return err
 			}

@@ -34,6 +34,19 @@ func runMain(t *testing.T, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
+// execute runs the root command in-process, without run's exit codes and crash report, and
+// returns what it wrote to stdout and to stderr, and its error.
+func execute(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	root := newRootCmd()
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs(args)
+	err = root.Execute()
+	return out.String(), errb.String(), err
+}
+
 func TestEnvReportsSIMD(t *testing.T) {
 	var b bytes.Buffer
 	if err := writeEnv(&b); err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"math"
 	"path/filepath"
 	"strings"
@@ -13,19 +12,8 @@ import (
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
-func runCLI(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	root := newRootCmd()
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs(args)
-	err := root.Execute()
-	return out.String(), err
-}
-
 func TestModelInfoCounts(t *testing.T) {
-	out, err := runCLI(t, "model", "info", "--preset", "sana-1.6b")
+	out, _, err := execute(t, "model", "info", "--preset", "sana-1.6b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +22,7 @@ func TestModelInfoCounts(t *testing.T) {
 			t.Errorf("model info does not show %s:\n%s", want, out)
 		}
 	}
-	out, err = runCLI(t, "model", "info", "--preset", "sana-0.6b")
+	out, _, err = execute(t, "model", "info", "--preset", "sana-0.6b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,10 +40,10 @@ func TestModelInitForward(t *testing.T) {
 	t.Setenv("GOMLX_BACKEND", "go") // the pure-Go backend, whatever else is compiled in
 	dir := t.TempDir()
 	teacher, student := filepath.Join(dir, "teacher"), filepath.Join(dir, "student")
-	if _, err := runCLI(t, "model", "init", "--preset", "tiny", "--seed", "1", "--out", teacher); err != nil {
+	if _, _, err := execute(t, "model", "init", "--preset", "tiny", "--seed", "1", "--out", teacher); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runCLI(t, "model", "init", "--role", "student", "--from-teacher", teacher, "--out", student); err != nil {
+	if _, _, err := execute(t, "model", "init", "--role", "student", "--from-teacher", teacher, "--out", student); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := model.PresetConfig(model.PresetTiny)
@@ -88,7 +76,7 @@ func TestModelInitForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	studentOut := filepath.Join(dir, "student_out.safetensors")
-	if _, err := runCLI(t, "model", "forward", "--weights", student, "--inputs", studentIn, "--out", studentOut, "--features", "1"); err != nil {
+	if _, _, err := execute(t, "model", "forward", "--weights", student, "--inputs", studentIn, "--out", studentOut, "--features", "1"); err != nil {
 		t.Fatal(err)
 	}
 	so, md, err := safetensors.ReadFile(studentOut)
@@ -120,7 +108,7 @@ func TestModelInitForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	teacherOut := filepath.Join(dir, "teacher_out.safetensors")
-	if _, err := runCLI(t, "model", "forward", "--weights", teacher, "--inputs", teacherIn, "--out", teacherOut); err != nil {
+	if _, _, err := execute(t, "model", "forward", "--weights", teacher, "--inputs", teacherIn, "--out", teacherOut); err != nil {
 		t.Fatal(err)
 	}
 	to, _, err := safetensors.ReadFile(teacherOut)
@@ -144,10 +132,10 @@ func TestModelInitForward(t *testing.T) {
 	if err := safetensors.WriteFile(bad, map[string]*tensors.Tensor{"latents": x, "text": text}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := runCLI(t, "model", "forward", "--weights", teacher, "--inputs", bad, "--out", filepath.Join(dir, "x.safetensors")); err == nil || !strings.Contains(err.Error(), `"timestep"`) {
+	if _, _, err := execute(t, "model", "forward", "--weights", teacher, "--inputs", bad, "--out", filepath.Join(dir, "x.safetensors")); err == nil || !strings.Contains(err.Error(), `"timestep"`) {
 		t.Errorf("missing timestep: err = %v", err)
 	}
-	if _, err := runCLI(t, "model", "forward", "--preset", "demo", "--weights", teacher, "--inputs", teacherIn, "--out", filepath.Join(dir, "y.safetensors")); err == nil || !strings.Contains(err.Error(), "mis-shaped") {
+	if _, _, err := execute(t, "model", "forward", "--preset", "demo", "--weights", teacher, "--inputs", teacherIn, "--out", filepath.Join(dir, "y.safetensors")); err == nil || !strings.Contains(err.Error(), "mis-shaped") {
 		t.Errorf("weights of another shape: err = %v", err)
 	}
 }

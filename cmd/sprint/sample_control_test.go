@@ -66,9 +66,9 @@ func TestSampleWithControl(t *testing.T) {
 		out := filepath.Join(dir, "s"+steps+".png")
 		args := append([]string{"sample", "--weights", sdir, "--controlnet", cdir, "--control", mapPath,
 			"--prompts", "a red circle;a blue square", "--steps", steps, "--out", out}, sets...)
-		text, err := runCLI(t, args...)
+		text, stderr, err := execute(t, args...)
 		if err != nil {
-			t.Fatalf("%s steps: %v\n%s", steps, err, text)
+			t.Fatalf("%s steps: %v\n%s", steps, err, stderr)
 		}
 		if !strings.Contains(text, "wrote 2 samples ("+steps+" step(s))") || !strings.Contains(text, "ms/image") {
 			t.Errorf("sample output: %q", text)
@@ -77,16 +77,16 @@ func TestSampleWithControl(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	text, err := runCLI(t, append([]string{"sample", "--teacher", "--weights", tdir, "--controlnet", cdir, "--control", mapPath,
+	_, stderr, err := execute(t, append([]string{"sample", "--teacher", "--weights", tdir, "--controlnet", cdir, "--control", mapPath,
 		"--prompts", "a red circle", "--steps", "3", "--guidance", "2", "--out", filepath.Join(dir, "t.png")}, sets...)...)
 	if err != nil {
-		t.Fatalf("teacher: %v\n%s", err, text)
+		t.Fatalf("teacher: %v\n%s", err, stderr)
 	}
 	bad := filepath.Join(dir, "bad.safetensors")
 	if err := safetensors.WriteFile(bad, map[string]*tensors.Tensor{"control": tensors.FromFlatDataAndDimensions(make([]float32, 12*4*4), 12, 4, 4)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err = runCLI(t, append([]string{"sample", "--weights", sdir, "--controlnet", cdir, "--control", bad,
+	_, _, err = execute(t, append([]string{"sample", "--weights", sdir, "--controlnet", cdir, "--control", bad,
 		"--prompts", "a red circle", "--out", filepath.Join(dir, "x.png")}, sets...)...)
 	if err == nil || !strings.Contains(err.Error(), "control latent [12 4 4], want the model's latent shape [12 8 8]") {
 		t.Errorf("wrong control shape: err = %v", err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -21,20 +20,8 @@ import (
 // tinyGemma is gemma's tiny model folder fixture (hidden size 8, 283-piece tokenizer).
 var tinyGemma = filepath.Join("..", "..", "gemma", "testdata", "tiny")
 
-// runText runs the CLI in-process with separate stdout and stderr.
-func runText(t *testing.T, args ...string) (stdout, stderr string, err error) {
-	t.Helper()
-	root := newRootCmd()
-	var out, errb bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.SetArgs(args)
-	err = root.Execute()
-	return out.String(), errb.String(), err
-}
-
 func TestTextInfo(t *testing.T) {
-	out, _, err := runText(t, "text", "info", "--weights", tinyGemma)
+	out, _, err := execute(t, "text", "info", "--weights", tinyGemma)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +32,7 @@ func TestTextInfo(t *testing.T) {
 			t.Errorf("text info lacks %q:\n%s", want, out)
 		}
 	}
-	if _, _, err := runText(t, "text", "info", "--weights", filepath.Join(t.TempDir(), "none")); err == nil || !strings.Contains(err.Error(), "google/gemma-2-2b-it") {
+	if _, _, err := execute(t, "text", "info", "--weights", filepath.Join(t.TempDir(), "none")); err == nil || !strings.Contains(err.Error(), "google/gemma-2-2b-it") {
 		t.Errorf("missing folder: %v", err)
 	}
 }
@@ -57,7 +44,7 @@ func TestTextEncode(t *testing.T) {
 	ins := testfile.Write(t, dir, "instruction.txt", "hello\nworld: \n")
 	prompts := testfile.Write(t, dir, "prompts.txt", "a red circle\r\nhello  world\nlll\n")
 	out, null := filepath.Join(dir, "out", "emb.safetensors"), filepath.Join(dir, "null_embedding.safetensors")
-	stdout, stderr, err := runText(t, "text", "encode", "--weights", tinyGemma, "--prompts", prompts, "--out", out,
+	stdout, stderr, err := execute(t, "text", "encode", "--weights", tinyGemma, "--prompts", prompts, "--out", out,
 		"--null-out", null, "--max-length", "6", "--instruction-file", ins, "--batch", "2", "--weights-dtype", "float32")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
@@ -120,7 +107,7 @@ func TestTextEncode(t *testing.T) {
 
 	// bfloat16 output and --no-softcap.
 	bf := filepath.Join(dir, "bf16.safetensors")
-	if _, stderr, err := runText(t, "text", "encode", "--weights", tinyGemma, "--prompt", "lll", "--out", bf,
+	if _, stderr, err := execute(t, "text", "encode", "--weights", tinyGemma, "--prompt", "lll", "--out", bf,
 		"--max-length", "6", "--no-instruction", "--dtype", "bfloat16", "--no-softcap"); err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
@@ -149,7 +136,7 @@ func TestTextEncodeErrors(t *testing.T) {
 		{[]string{"--weights", tinyGemma, "--prompt", "x", "--out", out, "--max-length", "1"}, "--max-length 1"},
 		{[]string{"--weights", filepath.Join(dir, "gemma"), "--prompt", "x", "--out", out}, "google/gemma-2-2b-it"},
 	} {
-		_, _, err := runText(t, append([]string{"text", "encode"}, tc.args...)...)
+		_, _, err := execute(t, append([]string{"text", "encode"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want one containing %q", tc.args, err, tc.want)
 		}

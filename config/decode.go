@@ -192,19 +192,14 @@ func decodeValue(fv reflect.Value, raw any, key string, t *tree) error {
 	return nil
 }
 
+// valueNames are the scalar types (scalarType) as errors name their values.
+var valueNames = map[string]string{"string": "strings", "bool": "booleans", "int": "integers", "float": "numbers"}
+
 func kindName(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "strings"
-	case reflect.Bool:
-		return "booleans"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "integers"
-	case reflect.Float32, reflect.Float64:
-		return "numbers"
-	default:
-		return t.Kind().String() + "s"
+	if n, ok := valueNames[scalarType(t.Kind())]; ok {
+		return n
 	}
+	return t.Kind().String() + "s"
 }
 
 func describe(raw any) string {

@@ -43,8 +43,10 @@ func walkLeaves(v reflect.Value, prefix string, out *[]Leaf) {
 	}
 }
 
-func typeName(t reflect.Type) string {
-	switch t.Kind() {
+// scalarType names the config's scalar kinds as a listing shows them: "string", "bool", "int"
+// or "float"; "" for any other kind.
+func scalarType(k reflect.Kind) string {
+	switch k {
 	case reflect.String:
 		return "string"
 	case reflect.Bool:
@@ -53,6 +55,15 @@ func typeName(t reflect.Type) string {
 		return "int"
 	case reflect.Float32, reflect.Float64:
 		return "float"
+	}
+	return ""
+}
+
+func typeName(t reflect.Type) string {
+	if s := scalarType(t.Kind()); s != "" {
+		return s
+	}
+	switch t.Kind() {
 	case reflect.Slice:
 		return "list of " + typeName(t.Elem())
 	case reflect.Map:

@@ -192,12 +192,9 @@ func decodeValue(fv reflect.Value, raw any, key string, t *tree) error {
 	return nil
 }
 
-// valueNames are the scalar types (scalarType) as errors name their values.
-var valueNames = map[string]string{"string": "strings", "bool": "booleans", "int": "integers", "float": "numbers"}
-
 func kindName(t reflect.Type) string {
-	if n, ok := valueNames[scalarType(t.Kind())]; ok {
-		return n
+	if _, values, ok := scalarName(t.Kind()); ok {
+		return values
 	}
 	return t.Kind().String() + "s"
 }

@@ -301,33 +301,23 @@ func (w *world) timeStep(backend compute.Backend, cfg *config.Config, name strin
 	}
 	state := opt.InitState(trainable)
 	params := trainable
-	start := time.Now()
-	g, err := st.Compile(params, frozen, buffers, state, w.batch)
-	if err != nil {
-		return Row{}, fmt.Errorf("bench %s: %w", name, err)
-	}
-	row := Row{Name: name, CompileSeconds: time.Since(start).Seconds()}
-	if m, ok := deviceMemory(g); ok {
-		row.DeviceMemoryBytes = &m
-	}
-	var times []float64
+	var last float64 // the loss of the last step
 	lr, _ := cfg.Train.BaseLR()
-	for i := range repeats + 1 {
-		t0 := time.Now()
+	compile := func() (*Graph, error) { return st.Compile(params, frozen, buffers, state, w.batch) }
+	row, err := timed(name, repeats, compile, func(i int) error {
 		// The first step's inputs are the world's (shared with the other measurements): not donated.
 		d := train.Donation{Trainable: i > 0, OptState: i > 0}
 		res, err := st.StepDonating(d, params, frozen, buffers, state, w.batch, train.StepRNG(1, int64(i), 0, 0), lr, int64(i))
 		if err != nil {
-			return Row{}, fmt.Errorf("bench %s: %w", name, err)
+			return err
 		}
-		if i > 0 {
-			times = append(times, time.Since(t0).Seconds())
-		}
-		params, state = res.Trainable, res.OptState
-		loss := res.Loss
-		row.Loss = &loss
+		params, state, last = res.Trainable, res.OptState, res.Loss
+		return nil
+	})
+	if err != nil {
+		return Row{}, err
 	}
-	row.StepSeconds = median(times)
+	row.Loss = &last
 	return row, nil
 }
 
@@ -361,8 +351,22 @@ func (w *world) timeSampler(backend compute.Backend, mcfg model.Config, k, repea
 	for i, a := range args {
 		argShapes[i] = a.(*tensors.Tensor).Shape()
 	}
+	return timed(name, repeats, func() (*Graph, error) { return exec.Compile(argShapes...) }, func(int) error {
+		out, err := exec.Exec(args...)
+		if err != nil {
+			return err
+		}
+		// Reading the result waits for the device.
+		return out[0].ConstBytes(func([]byte) {})
+	})
+}
+
+// timed measures name: it times compile (and reads the compiled graph's device memory), then
+// runs run repeats+1 times, i from 0, and keeps the median time of all runs but the first as
+// the step time.
+func timed(name string, repeats int, compile func() (*Graph, error), run func(i int) error) (Row, error) {
 	start := time.Now()
-	g, err := exec.Compile(argShapes...)
+	g, err := compile()
 	if err != nil {
 		return Row{}, fmt.Errorf("bench %s: %w", name, err)
 	}
@@ -373,13 +377,8 @@ func (w *world) timeSampler(backend compute.Backend, mcfg model.Config, k, repea
 	var times []float64
 	for i := range repeats + 1 {
 		t0 := time.Now()
-		out, err := exec.Exec(args...)
-		if err != nil {
+		if err := run(i); err != nil {
 			return Row{}, fmt.Errorf("bench %s: %w", name, err)
-		}
-		// Reading the result waits for the device.
-		if err := out[0].ConstBytes(func([]byte) {}); err != nil {
-			return Row{}, err
 		}
 		if i > 0 {
 			times = append(times, time.Since(t0).Seconds())

@@ -193,18 +193,10 @@ func decodeValue(fv reflect.Value, raw any, key string, t *tree) error {
 }
 
 func kindName(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "strings"
-	case reflect.Bool:
-		return "booleans"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "integers"
-	case reflect.Float32, reflect.Float64:
-		return "numbers"
-	default:
-		return t.Kind().String() + "s"
+	if _, values, ok := scalarName(t.Kind()); ok {
+		return values
 	}
+	return t.Kind().String() + "s"
 }
 
 func describe(raw any) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,16 +44,34 @@ func walkLeaves(v reflect.Value, prefix string, out *[]Leaf) {
 	}
 }
 
+// scalarNames name the config's scalar kinds: the type as a listing shows it, and its values
+// as errors name them.
+var scalarNames = []struct {
+	kinds       []reflect.Kind
+	typ, values string
+}{
+	{[]reflect.Kind{reflect.String}, "string", "strings"},
+	{[]reflect.Kind{reflect.Bool}, "bool", "booleans"},
+	{[]reflect.Kind{reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64}, "int", "integers"},
+	{[]reflect.Kind{reflect.Float32, reflect.Float64}, "float", "numbers"},
+}
+
+// scalarName returns the names of a scalar kind (scalarNames); ok is false for other kinds.
+func scalarName(k reflect.Kind) (typ, values string, ok bool) {
+	for _, n := range scalarNames {
+		if slices.Contains(n.kinds, k) {
+			return n.typ, n.values, true
+		}
+	}
+	return "", "", false
+}
+
 func typeName(t reflect.Type) string {
+	if typ, _, ok := scalarName(t.Kind()); ok {
+		return typ
+	}
 	switch t.Kind() {
-	case reflect.String:
-		return "string"
-	case reflect.Bool:
-		return "bool"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "int"
-	case reflect.Float32, reflect.Float64:
-		return "float"
 	case reflect.Slice:
 		return "list of " + typeName(t.Elem())
 	case reflect.Map:

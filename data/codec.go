@@ -92,17 +92,9 @@ func decodeToFloat32(dst []float32, raw []byte, dt dtypes.DType) int {
 	case dtypes.Float32:
 		if v, ok := u32View(raw); ok {
 			copy(dst, unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(v))), len(v)))
-			return firstNonFinite32(v)
+			return firstNonFiniteBits(v, 0x7f800000)
 		}
-		bad := -1
-		for i := range dst {
-			u := binary.LittleEndian.Uint32(raw[4*i:])
-			if u&0x7f800000 == 0x7f800000 && bad < 0 {
-				bad = i
-			}
-			dst[i] = math.Float32frombits(u)
-		}
-		return bad
+		return decodeWords(dst, raw, binary.LittleEndian.Uint32, 0x7f800000, math.Float32frombits)
 	case dtypes.Float16:
 		table := float16Table()
 		if v, ok := u16View(raw); ok {
@@ -110,32 +102,32 @@ func decodeToFloat32(dst []float32, raw []byte, dt dtypes.DType) int {
 			for i, u := range v {
 				dst[i] = table[u]
 			}
-			return firstNonFinite16(v, 0x7c00)
+			return firstNonFiniteBits(v, 0x7c00)
 		}
-		bad := -1
-		for i := range dst {
-			u := binary.LittleEndian.Uint16(raw[2*i:])
-			if u&0x7c00 == 0x7c00 && bad < 0 {
-				bad = i
-			}
-			dst[i] = table[u]
-		}
-		return bad
+		return decodeWords(dst, raw, binary.LittleEndian.Uint16, 0x7c00, func(u uint16) float32 { return table[u] })
 	case dtypes.BFloat16:
 		if v, ok := u16View(raw); ok {
 			return bf16ToFloat32(dst, v)
 		}
-		bad := -1
-		for i := range dst {
-			u := binary.LittleEndian.Uint16(raw[2*i:])
-			if u&0x7f80 == 0x7f80 && bad < 0 {
-				bad = i
-			}
-			dst[i] = math.Float32frombits(uint32(u) << 16)
-		}
-		return bad
+		return decodeWords(dst, raw, binary.LittleEndian.Uint16, 0x7f80, func(u uint16) float32 { return math.Float32frombits(uint32(u) << 16) })
 	}
 	return -1
+}
+
+// decodeWords is the fallback of the decoders where raw cannot be viewed in place: it reads
+// raw's little-endian words one by one, converts each into dst with conv, and returns the index
+// of the first whose exponent bits (expMask) are all set, or -1.
+func decodeWords[W uint16 | uint32, D any](dst []D, raw []byte, read func([]byte) W, expMask W, conv func(W) D) int {
+	size := int(unsafe.Sizeof(expMask))
+	bad := -1
+	for i := range dst {
+		u := read(raw[size*i:])
+		if u&expMask == expMask && bad < 0 {
+			bad = i
+		}
+		dst[i] = conv(u)
+	}
+	return bad
 }
 
 // bf16ToFloat32 widens src into dst, four at a time, and returns the first non-finite index or -1.
@@ -150,7 +142,7 @@ func bf16ToFloat32(dst []float32, src []uint16) int {
 		dst[i+2] = math.Float32frombits(uint32(c) << 16)
 		dst[i+3] = math.Float32frombits(uint32(d) << 16)
 		if max(a&0x7f80, b&0x7f80, c&0x7f80, d&0x7f80) == 0x7f80 && bad < 0 {
-			bad = i + firstNonFinite16(src[i:i+4], 0x7f80)
+			bad = i + firstNonFiniteBits(src[i:i+4], 0x7f80)
 		}
 	}
 	for i := n; i < len(src); i++ {
@@ -162,8 +154,9 @@ func bf16ToFloat32(dst []float32, src []uint16) int {
 	return bad
 }
 
-// firstNonFinite16 returns the index of the first value whose exponent bits (expMask) are all set, or -1.
-func firstNonFinite16(v []uint16, expMask uint16) int {
+// firstNonFiniteBits returns the index of the first value whose exponent bits (expMask) are
+// all set, a NaN or ±Inf bit pattern, or -1.
+func firstNonFiniteBits[T uint16 | uint32](v []T, expMask T) int {
 	n := len(v) &^ 3
 	for i := 0; i < n; i += 4 {
 		if max(v[i]&expMask, v[i+1]&expMask, v[i+2]&expMask, v[i+3]&expMask) == expMask {
@@ -176,27 +169,6 @@ func firstNonFinite16(v []uint16, expMask uint16) int {
 	}
 	for i := n; i < len(v); i++ {
 		if v[i]&expMask == expMask {
-			return i
-		}
-	}
-	return -1
-}
-
-// firstNonFinite32 returns the index of the first NaN or ±Inf float32 bit pattern, or -1.
-func firstNonFinite32(v []uint32) int {
-	const e = 0x7f800000
-	n := len(v) &^ 3
-	for i := 0; i < n; i += 4 {
-		if max(v[i]&e, v[i+1]&e, v[i+2]&e, v[i+3]&e) == e {
-			for k := i; k < i+4; k++ {
-				if v[k]&e == e {
-					return k
-				}
-			}
-		}
-	}
-	for i := n; i < len(v); i++ {
-		if v[i]&e == e {
 			return i
 		}
 	}
@@ -246,18 +218,10 @@ func u32View(b []byte) ([]uint32, bool) {
 func decodeTo16[T ~uint16](out []T, raw []byte, src, own dtypes.DType, expMask uint16, from32 func(float32) T) int {
 	if v, ok := u16View(raw); ok && src == own {
 		copy(out, unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(v))), len(out)))
-		return firstNonFinite16(v, expMask)
+		return firstNonFiniteBits(v, expMask)
 	}
 	if src == own {
-		bad := -1
-		for i := range out {
-			u := binary.LittleEndian.Uint16(raw[2*i:])
-			if u&expMask == expMask && bad < 0 {
-				bad = i
-			}
-			out[i] = T(u)
-		}
-		return bad
+		return decodeWords(out, raw, binary.LittleEndian.Uint16, expMask, func(u uint16) T { return T(u) })
 	}
 	tmp := make([]float32, len(out))
 	bad := decodeToFloat32(tmp, raw, src)

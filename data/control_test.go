@@ -27,19 +27,7 @@ func TestControlColumnRoundTrip(t *testing.T) {
 	shape := [3]int{2, 3, 4}
 	for _, format := range []Format{FormatParquet, FormatArrow} {
 		for _, dt := range []dtypes.DType{dtypes.Float32, dtypes.BFloat16} {
-			dir := t.TempDir()
-			w, err := NewWriter(dir, WriterOptions{Format: format, LatentDType: dt, MaxRows: 5})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range 12 {
-				if err := w.Write(controlRow(i, shape)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := w.Close(); err != nil {
-				t.Fatal(err)
-			}
+			dir := writeDataset(t, datasetSpec{format: format, latentDT: dt, rows: 12, shapes: [][3]int{shape}, maxRows: 5, control: true})
 			r := mustOpen(t, []string{dir}, ReaderOptions{BatchSize: 4})
 			for _, s := range r.Shards() {
 				if !s.Layout.Control || !strings.HasSuffix(s.Layout.String(), " control") {
@@ -97,19 +85,8 @@ func TestControlColumnErrors(t *testing.T) {
 	assertErrContains(t, w.Write(bad), `key "row-00003": control element 4 is NaN`)
 	w.Abort()
 
-	withCtl, without := t.TempDir(), writeDataset(t, datasetSpec{rows: 4})
-	w, err = NewWriter(withCtl, WriterOptions{Prefix: "z"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 4 {
-		if err := w.Write(controlRow(i, shape)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	withCtl := writeDataset(t, datasetSpec{rows: 4, shapes: [][3]int{shape}, prefix: "z", control: true})
+	without := writeDataset(t, datasetSpec{rows: 4})
 	_, err = Open([]string{without, withCtl}, ReaderOptions{BatchSize: 2})
 	assertErrContains(t, err, "has no control latents, but shard")
 }

@@ -64,6 +64,8 @@ type datasetSpec struct {
 	shapes           [][3]int // row i gets shapes[i%len(shapes)]
 	maxRows          int
 	groupBytes       int64
+	prefix           string
+	control          bool // rows with control latents (controlRow)
 }
 
 // writeDataset writes spec into a fresh directory and returns it.
@@ -74,12 +76,16 @@ func writeDataset(t testing.TB, spec datasetSpec) string {
 		spec.shapes = [][3]int{{2, 3, 4}}
 	}
 	w, err := NewWriter(dir, WriterOptions{Format: spec.format, LatentDType: spec.latentDT, TextDType: spec.textDT,
-		MaxRows: spec.maxRows, GroupBytes: spec.groupBytes})
+		MaxRows: spec.maxRows, GroupBytes: spec.groupBytes, Prefix: spec.prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < spec.rows; i++ {
-		if err := w.Write(testRow(i, spec.shapes[i%len(spec.shapes)], testText)); err != nil {
+		row := testRow(i, spec.shapes[i%len(spec.shapes)], testText)
+		if spec.control {
+			row = controlRow(i, spec.shapes[i%len(spec.shapes)])
+		}
+		if err := w.Write(row); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -103,40 +109,36 @@ func mustOpen(t testing.TB, paths []string, opts ReaderOptions) *Reader {
 func collect(t testing.TB, r *Reader, from Position, n int) []*Batch {
 	t.Helper()
 	it, err := r.Iterate(context.Background(), from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer it.Close()
-	var out []*Batch
-	for len(out) < n {
-		b, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, b)
-	}
-	return out
+	return drain(t, it, err, n)
 }
 
 // epochBatches reads a whole epoch.
 func epochBatches(t testing.TB, r *Reader, epoch int) []*Batch {
 	t.Helper()
 	it, err := r.IterateEpoch(context.Background(), epoch)
+	return drain(t, it, err, -1)
+}
+
+// drain reads n batches from it, or all of them up to io.EOF when n < 0, and closes it; it
+// fails the test on any other error, err (the iterator's start) included.
+func drain(t testing.TB, it *Iterator, err error, n int) []*Batch {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer it.Close()
 	var out []*Batch
-	for {
+	for n < 0 || len(out) < n {
 		b, err := it.Next()
-		if errors.Is(err, io.EOF) {
-			return out
+		if n < 0 && errors.Is(err, io.EOF) {
+			break
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, b)
 	}
+	return out
 }
 
 func keysOf(bs []*Batch) []string {
@@ -221,20 +223,15 @@ func (rs *rawShard) write(t testing.TB, path string, format Format) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if format == FormatParquet {
-		w, err := pqarrow.NewFileWriter(rs.schema, writeOnly{f}, nil, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Write(rec); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return
+	var w interface {
+		Write(arrow.Record) error
+		Close() error
 	}
-	w, err := ipc.NewFileWriter(f, ipc.WithSchema(rs.schema))
+	if format == FormatParquet {
+		w, err = pqarrow.NewFileWriter(rs.schema, writeOnly{f}, nil, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	} else {
+		w, err = ipc.NewFileWriter(f, ipc.WithSchema(rs.schema))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

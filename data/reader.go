@@ -84,19 +84,7 @@ func (o *ReaderOptions) normalize() error {
 	if o.MaxOpenFiles <= 0 {
 		o.MaxOpenFiles = 64
 	}
-	if o.LatentDType == dtypes.InvalidDType {
-		o.LatentDType = dtypes.Float32
-	}
-	if o.TextDType == dtypes.InvalidDType {
-		o.TextDType = dtypes.Float32
-	}
-	if err := checkFloatDType(o.LatentDType); err != nil {
-		return fmt.Errorf("latent output dtype: %w", err)
-	}
-	if err := checkFloatDType(o.TextDType); err != nil {
-		return fmt.Errorf("text output dtype: %w", err)
-	}
-	return nil
+	return defaultFloatDTypes(&o.LatentDType, &o.TextDType, "output dtype")
 }
 
 // Bucket is a set of rows sharing one latent shape; a batch never mixes buckets.

@@ -118,6 +118,23 @@ func checkFloatDType(dt dtypes.DType) error {
 	return fmt.Errorf("unsupported dtype %s: want float32, float16 or bfloat16", dt)
 }
 
+// defaultFloatDTypes sets the latent and text dtypes that are unset to float32 and checks
+// both (checkFloatDType); its errors name them "latent <what>" and "text <what>".
+func defaultFloatDTypes(latent, text *dtypes.DType, what string) error {
+	for _, d := range []struct {
+		dt   *dtypes.DType
+		name string
+	}{{latent, "latent"}, {text, "text"}} {
+		if *d.dt == dtypes.InvalidDType {
+			*d.dt = dtypes.Float32
+		}
+		if err := checkFloatDType(*d.dt); err != nil {
+			return fmt.Errorf("%s %s: %w", d.name, what, err)
+		}
+	}
+	return nil
+}
+
 // Layout is the tensor part of a shard's schema: the dtype and per-row shape of the latent and of the
 // text embedding. All rows of a shard share one Layout; the text mask has TextShape[0] entries.
 type Layout struct {

@@ -186,46 +186,59 @@ func RenderScene(s Scene) (*image.RGBA, error) {
 	return img, nil
 }
 
-// objectGroup is the set of objects sharing a shape and colour; captions talk about groups.
-type objectGroup struct {
-	shape, color string
-	count        int
-	cx, cy       float64 // mean of the box centres
+// ObjectGroup is a set of objects sharing a shape and colour: captions talk about groups, and
+// eval/shapes scores detections by the same groups.
+type ObjectGroup struct {
+	Shape, Color string
+	Count        int
+	CX, CY       float64 // mean of the box centres
 }
 
-func groupObjects(objs []Object) []objectGroup {
-	var groups []objectGroup
-	for _, o := range objs {
-		x, y := o.Center()
+// GroupObjects groups n objects, the ith of the shape, colour and box centre at(i) gives, by
+// shape and colour, in the order the groups first appear.
+func GroupObjects(n int, at func(i int) (shape, color string, cx, cy float64)) []ObjectGroup {
+	var groups []ObjectGroup
+	for i := range n {
+		shape, color, x, y := at(i)
 		found := false
-		for i := range groups {
-			g := &groups[i]
-			if g.shape == o.Shape && g.color == o.Color {
-				g.cx = (g.cx*float64(g.count) + x) / float64(g.count+1)
-				g.cy = (g.cy*float64(g.count) + y) / float64(g.count+1)
-				g.count++
+		for j := range groups {
+			g := &groups[j]
+			if g.Shape == shape && g.Color == color {
+				g.CX = (g.CX*float64(g.Count) + x) / float64(g.Count+1)
+				g.CY = (g.CY*float64(g.Count) + y) / float64(g.Count+1)
+				g.Count++
 				found = true
 				break
 			}
 		}
 		if !found {
-			groups = append(groups, objectGroup{shape: o.Shape, color: o.Color, count: 1, cx: x, cy: y})
+			groups = append(groups, ObjectGroup{Shape: shape, Color: color, Count: 1, CX: x, CY: y})
 		}
 	}
 	return groups
 }
 
+// Groups are the scene's objects grouped by shape and colour (GroupObjects), as its caption
+// names them.
+func (s Scene) Groups() []ObjectGroup {
+	return GroupObjects(len(s.Objects), func(i int) (string, string, float64, float64) {
+		o := s.Objects[i]
+		x, y := o.Center()
+		return o.Shape, o.Color, x, y
+	})
+}
+
 var countWords = []string{"no", "a", "two", "three", "four", "five", "six", "seven", "eight", "nine"}
 
-func (g objectGroup) phrase() string {
-	if g.count == 1 {
-		return "a " + g.color + " " + g.shape
+func (g ObjectGroup) phrase() string {
+	if g.Count == 1 {
+		return "a " + g.Color + " " + g.Shape
 	}
-	word := fmt.Sprint(g.count)
-	if g.count < len(countWords) {
-		word = countWords[g.count]
+	word := fmt.Sprint(g.Count)
+	if g.Count < len(countWords) {
+		word = countWords[g.Count]
 	}
-	return word + " " + g.color + " " + g.shape + "s"
+	return word + " " + g.Color + " " + g.Shape + "s"
 }
 
 // Caption describes a scene in the dataset's grammar. Objects of the same shape and colour form a
@@ -239,7 +252,7 @@ func (g objectGroup) phrase() string {
 //
 // An empty scene is captioned "".
 func Caption(s Scene) string {
-	groups := groupObjects(s.Objects)
+	groups := s.Groups()
 	switch len(groups) {
 	case 0:
 		return ""
@@ -247,7 +260,7 @@ func Caption(s Scene) string {
 		return groups[0].phrase()
 	case 2:
 		a, b := groups[0], groups[1]
-		dx, dy := b.cx-a.cx, b.cy-a.cy
+		dx, dy := b.CX-a.CX, b.CY-a.CY
 		if abs(dx) >= abs(dy) {
 			if dx < 0 {
 				a, b = b, a
@@ -260,10 +273,10 @@ func Caption(s Scene) string {
 		return a.phrase() + " above " + b.phrase()
 	}
 	sort.SliceStable(groups, func(i, j int) bool {
-		if groups[i].cx != groups[j].cx {
-			return groups[i].cx < groups[j].cx
+		if groups[i].CX != groups[j].CX {
+			return groups[i].CX < groups[j].CX
 		}
-		return groups[i].cy < groups[j].cy
+		return groups[i].CY < groups[j].CY
 	})
 	parts := make([]string, len(groups))
 	for i, g := range groups {

@@ -64,17 +64,8 @@ func (o *WriterOptions) normalize() error {
 	if strings.ContainsAny(o.Prefix, `/\*?[`) {
 		return fmt.Errorf("shard prefix %q must not contain path separators or glob characters", o.Prefix)
 	}
-	if o.LatentDType == dtypes.InvalidDType {
-		o.LatentDType = dtypes.Float32
-	}
-	if o.TextDType == dtypes.InvalidDType {
-		o.TextDType = dtypes.Float32
-	}
-	if err := checkFloatDType(o.LatentDType); err != nil {
-		return fmt.Errorf("latent dtype: %w", err)
-	}
-	if err := checkFloatDType(o.TextDType); err != nil {
-		return fmt.Errorf("text dtype: %w", err)
+	if err := defaultFloatDTypes(&o.LatentDType, &o.TextDType, "dtype"); err != nil {
+		return err
 	}
 	if o.MaxRows < 0 || o.MaxBytes < 0 || o.GroupBytes < 0 {
 		return fmt.Errorf("max rows, max bytes and group bytes must be >= 0")

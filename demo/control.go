@@ -11,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -76,11 +74,6 @@ func (r *ControlReport) Find(kind string, steps int) *ControlRow {
 // same noise, and writes <demo.dir>/report.md with the placement accuracy of each row and a
 // side-by-side grid (control map, teacher with ControlNet, one-step students).
 func RunControl(ctx context.Context, backend compute.Backend, cfg *config.Config, opts Options) (*ControlReport, error) {
-	start := time.Now()
-	out := opts.Console
-	if out == nil {
-		out = io.Discard
-	}
 	dc, cc := cfg.Demo, cfg.Control
 	if !cc.Enabled {
 		return nil, errors.New("control demo: control.enabled is false (use configs/demo_control.yaml)")
@@ -89,31 +82,14 @@ func RunControl(ctx context.Context, backend compute.Backend, cfg *config.Config
 		return nil, fmt.Errorf("control demo: data.shapes.control must be %q (the outline maps the ControlNet learns), got %q",
 			data.ShapesControlOutline, cfg.Data.Shapes.Control)
 	}
-	if err := os.MkdirAll(dc.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("demo.dir %s: %w", dc.Dir, err)
-	}
-	mcfg, err := cfg.Model.Resolved()
+	s, err := begin(ctx, backend, cfg, opts, func(mcfg model.Config) error { return model.ValidateControlLayers(mcfg, cc.NumLayers) })
 	if err != nil {
 		return nil, err
 	}
-	if err := model.ValidateControlLayers(mcfg, cc.NumLayers); err != nil {
-		return nil, err
-	}
-	if err := ensureShapes(cfg, out); err != nil {
-		return nil, err
-	}
-	teacher, err := job.LoadTeacher(cfg, mcfg, false)
-	if err != nil {
-		return nil, err
-	}
-	rep := &ControlReport{Trained: map[string]time.Duration{}}
+	h, mcfg, teacher := s.held, s.mcfg, s.teacher
+	rep := &ControlReport{Trained: map[string]time.Duration{}, Prompts: h.prompts}
 
-	// Held-out scenes: prompts, their control latents and maps, reference images for the FD.
-	h, err := newHeldOut(cfg)
-	if err != nil {
-		return nil, err
-	}
-	rep.Prompts = h.prompts
+	// Held-out scenes: their control latents and maps.
 	var condVals []float32
 	var condShape [3]int
 	for i, scene := range h.scenes {
@@ -134,7 +110,7 @@ func RunControl(ctx context.Context, backend compute.Backend, cfg *config.Config
 	text, mask, null, noise, w := h.text, h.mask, h.null, h.noise, h.guidance
 
 	score := func(name, kind string, steps int, sample func() (*tensors.Tensor, error)) error {
-		fmt.Fprintf(out, "demo: sampling %s\n", name)
+		fmt.Fprintf(s.out, "demo: sampling %s\n", name)
 		t0 := time.Now()
 		lat, err := sample()
 		if err != nil {
@@ -150,45 +126,47 @@ func RunControl(ctx context.Context, backend compute.Backend, cfg *config.Config
 		return nil
 	}
 
+	// trainIn runs one of the three trainings in <demo.dir>/<sub>, its run named after sub, and
+	// records its wall time under key.
+	trainIn := func(c config.Config, kind job.Kind, sub, key, what string) (map[string]train.Group, error) {
+		c.Train.Name = cfg.Train.Name + "_" + sub
+		groups, took, err := s.train(&c, training{kind: kind, dir: filepath.Join(dc.Dir, sub), what: what, name: what,
+			stop: "stopped (%s) at step %d; rerun `make demo-control` (or sprint demo --resume) to continue"})
+		if err != nil {
+			return nil, err
+		}
+		rep.Trained[key] = took
+		return groups, nil
+	}
+
 	// 1. The teacher's ControlNet, by flow matching with the teacher frozen.
 	ccfg := *cfg
-	ccfg.Train.Name = cfg.Train.Name + "_controlnet"
 	ccfg.Train.MaxSteps = int64(dc.ControlNetSteps)
 	if dc.ControlNetLR > 0 {
 		ccfg.Train.Optimizer.LR = dc.ControlNetLR
 	}
 	ccfg.Control.TeacherWeights = ""
-	groups, took, err := runJob(ctx, backend, &ccfg, job.Teacher, filepath.Join(dc.Dir, "controlnet"), opts, out,
-		"training the teacher's ControlNet (flow matching, teacher frozen)")
+	groups, err := trainIn(ccfg, job.Teacher, "controlnet", "controlnet", "training the teacher's ControlNet (flow matching, teacher frozen)")
 	if err != nil {
 		return nil, err
 	}
-	rep.Trained["controlnet"] = took
 	teacherCtrl := model.Params(groups[distill.ControlNetGroup])
-	ctrlExport := filepath.Join(dc.Dir, "controlnet", "export", job.ControlNetExport)
 
 	// 2. The Sprint-ControlNet student: the student and its ControlNet by sCM + LADD.
 	scfg := *cfg
-	scfg.Train.Name = cfg.Train.Name + "_student_controlnet"
-	scfg.Control.TeacherWeights = ctrlExport
-	groups, took, err = runJob(ctx, backend, &scfg, job.Distill, filepath.Join(dc.Dir, "student_controlnet"), opts, out,
-		"distilling the Sprint-ControlNet student (sCM + LADD, the teacher with its ControlNet)")
-	if err != nil {
+	scfg.Control.TeacherWeights = filepath.Join(dc.Dir, "controlnet", "export", job.ControlNetExport)
+	if groups, err = trainIn(scfg, job.Distill, "student_controlnet", "student+controlnet",
+		"distilling the Sprint-ControlNet student (sCM + LADD, the teacher with its ControlNet)"); err != nil {
 		return nil, err
 	}
-	rep.Trained["student+controlnet"] = took
 	student, studentCtrl := model.SplitControl(model.Params(groups[distill.StudentGroup]))
 
 	// 3. The unconditioned student, same recipe without ControlNet.
 	ucfg := *cfg
-	ucfg.Train.Name = cfg.Train.Name + "_student"
 	ucfg.Control.Enabled = false
-	groups, took, err = runJob(ctx, backend, &ucfg, job.Distill, filepath.Join(dc.Dir, "student"), opts, out,
-		"distilling the unconditioned student (sCM + LADD, same recipe)")
-	if err != nil {
+	if groups, err = trainIn(ucfg, job.Distill, "student", "student", "distilling the unconditioned student (sCM + LADD, same recipe)"); err != nil {
 		return nil, err
 	}
-	rep.Trained["student"] = took
 	plain := model.Params(groups[distill.StudentGroup])
 
 	// Rows, every one from the same prompts, controls and noise.
@@ -229,43 +207,9 @@ func RunControl(ctx context.Context, backend compute.Backend, cfg *config.Config
 			return nil, err
 		}
 	}
-	if err := writeControlGrids(dc, rep); err != nil {
+	if err := writeControlReport(cfg, rep, s.start); err != nil {
 		return nil, err
 	}
-	rep.Total = time.Since(start)
-	if err := writeControlReport(cfg, rep); err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(out, "demo: done in %s; report %s\n", rep.Total.Round(time.Second), filepath.Join(dc.Dir, "report.md"))
+	s.done(dc.Dir, rep.Total)
 	return rep, nil
-}
-
-// runJob runs one training of the demo in its folder (started over unless resuming) and
-// returns its groups and wall time.
-func runJob(ctx context.Context, backend compute.Backend, cfg *config.Config, kind job.Kind, dir string, opts Options, out io.Writer, what string) (map[string]train.Group, time.Duration, error) {
-	if err := config.ValidateSections(cfg); err != nil {
-		return nil, 0, err
-	}
-	fmt.Fprintf(out, "demo: %s into %s\n", what, dir)
-	resume := ""
-	if opts.Resume {
-		resume = "auto"
-	} else if err := os.RemoveAll(dir); err != nil {
-		return nil, 0, err
-	}
-	t0 := time.Now()
-	j, err := job.New(ctx, backend, cfg, kind, job.Options{Dir: dir, Resume: resume, Console: out})
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", what, err)
-	}
-	res, err := j.Execute(ctx)
-	groups := j.Run.Groups()
-	j.Close()
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", what, err)
-	}
-	if res.Outcome != train.OutcomeCompleted {
-		return nil, 0, fmt.Errorf("%s: stopped (%s) at step %d; rerun `make demo-control` (or sprint demo --resume) to continue", what, res.Outcome, res.GlobalStep)
-	}
-	return groups, time.Since(t0), nil
 }

@@ -2,21 +2,12 @@ package demo
 
 import (
 	"fmt"
-	"image"
-	"image/color"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"golang.org/x/image/draw"
-	"golang.org/x/image/font"
-	"golang.org/x/image/font/basicfont"
-	"golang.org/x/image/math/fixed"
-
 	"github.com/sprint-distill/sprint/config"
-	"github.com/sprint-distill/sprint/eval/shapes"
-	"github.com/sprint-distill/sprint/grid"
 	"github.com/sprint-distill/sprint/job"
 )
 
@@ -24,49 +15,14 @@ import (
 // ControlNet, the one-step Sprint-ControlNet student and the one-step unconditioned student.
 const sideBySide = "control_overview.png"
 
-// writeControlGrids writes one PNG per row (and one of the control maps) under grids/ and the
-// labelled side-by-side overview.
-func writeControlGrids(dc shapes.DemoConfig, rep *ControlReport) error {
-	gdir := filepath.Join(dc.Dir, "grids")
-	if err := os.MkdirAll(gdir, 0o755); err != nil {
-		return err
-	}
-	up := func(imgs []image.Image) []image.Image { // enlarged once, for the grids and the overview
-		out := make([]image.Image, len(imgs))
-		for i, im := range imgs {
-			out[i] = grid.Upscale(im, gridScale)
-		}
-		return out
-	}
-	controls := up(rep.Controls)
-	if err := grid.WritePNG(filepath.Join(gdir, "control_maps.png"), grid.Grid(controls, len(controls))); err != nil {
-		return err
-	}
-	labels, rows := []string{"control map"}, [][]image.Image{controls}
-	show := map[*ControlRow]bool{
-		rep.Find(KindTeacherControl, maxSteps(rep, KindTeacherControl)): true,
-		rep.Find(KindStudentControl, 1):                                 true,
-		rep.Find(KindStudent, 1):                                        true,
-	}
-	for i := range rep.Rows {
-		r := &rep.Rows[i]
-		r.images = up(r.images)
-		r.Grid = filepath.Join("grids", slug(r.Name)+".png")
-		if err := grid.WritePNG(filepath.Join(dc.Dir, r.Grid), grid.Grid(r.images, len(r.images))); err != nil {
-			return err
-		}
-		if show[r] {
-			labels = append(labels, fmt.Sprintf("%s\nplaced %.0f%%", r.Name, 100*r.Placement.Placed))
-			rows = append(rows, r.images)
-		}
-	}
-	rep.Overview = sideBySide
-	return grid.WritePNG(filepath.Join(dc.Dir, rep.Overview), labelled(labels, rows))
-}
-
-// writeControlReport writes <demo.dir>/report.md.
-func writeControlReport(cfg *config.Config, rep *ControlReport) error {
+// writeControlReport writes the grids, then <demo.dir>/report.md with the time since start as
+// the demo's total.
+func writeControlReport(cfg *config.Config, rep *ControlReport, start time.Time) error {
 	dc := cfg.Demo
+	if err := writeControlGrids(dc, rep); err != nil {
+		return err
+	}
+	rep.Total = time.Since(start)
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# sprint control demo: a one-step Sprint-ControlNet on the shapes data\n\n")
@@ -127,29 +83,4 @@ func maxSteps(rep *ControlReport, kind string) int {
 		}
 	}
 	return m
-}
-
-// labelled draws rows of images one under another with a label on the left.
-func labelled(labels []string, rows [][]image.Image) image.Image {
-	const labelW, pad = 250, 4
-	if len(rows) == 0 || len(rows[0]) == 0 {
-		return image.NewRGBA(image.Rect(0, 0, 1, 1))
-	}
-	cell := rows[0][0].Bounds().Dx()
-	cols := len(rows[0])
-	img := image.NewRGBA(image.Rect(0, 0, labelW+cols*(cell+pad), len(rows)*(cell+pad)))
-	draw.Draw(img, img.Bounds(), image.NewUniform(color.RGBA{40, 40, 40, 255}), image.Point{}, draw.Src)
-	d := &font.Drawer{Dst: img, Src: image.NewUniform(color.White), Face: basicfont.Face7x13}
-	for ri, row := range rows {
-		y := ri * (cell + pad)
-		for li, line := range strings.Split(labels[ri], "\n") {
-			d.Dot = fixed.P(6, y+cell/2+16*li)
-			d.DrawString(line)
-		}
-		for ci, im := range row {
-			x := labelW + ci*(cell+pad)
-			draw.Draw(img, image.Rect(x, y, x+cell, y+cell), im, im.Bounds().Min, draw.Src)
-		}
-	}
-	return img
 }

@@ -1,8 +1,6 @@
 package demo
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,12 +12,7 @@ import (
 // distil, every row is sampled and scored for placement, and the report with its side-by-side
 // overview is written.
 func TestControlDemoSmoke(t *testing.T) {
-	cfg := smokeConfig(t, "demo_control.yaml", "demo.teacher_steps=[2]", "demo.controlnet_steps=2")
-	var console bytes.Buffer
-	rep, err := RunControl(context.Background(), backend(t), cfg, Options{Console: &console})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, console.String())
-	}
+	cfg, rep := runSmoke(t, RunControl, "demo_control.yaml", "demo.teacher_steps=[2]", "demo.controlnet_steps=2")
 	if len(rep.Rows) != 2+2*2 {
 		t.Fatalf("%d rows, want 6", len(rep.Rows))
 	}

@@ -7,7 +7,6 @@ import (
 	"image"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -15,12 +14,10 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/sprint-distill/sprint/config"
-	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/distill"
 	"github.com/sprint-distill/sprint/eval/shapes"
 	"github.com/sprint-distill/sprint/job"
 	"github.com/sprint-distill/sprint/model"
-	"github.com/sprint-distill/sprint/train"
 )
 
 // Options are the CLI's choices for Demo.
@@ -61,34 +58,12 @@ type Report struct {
 // writes PNG grids and <demo.dir>/report.md with a Fréchet distance and compositional accuracy
 // for every row.
 func Run(ctx context.Context, backend compute.Backend, cfg *config.Config, opts Options) (*Report, error) {
-	start := time.Now()
-	out := opts.Console
-	if out == nil {
-		out = io.Discard
-	}
-	dc := cfg.Demo
-	if err := os.MkdirAll(dc.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("demo.dir %s: %w", dc.Dir, err)
-	}
-	mcfg, err := cfg.Model.Resolved()
+	s, err := begin(ctx, backend, cfg, opts, nil)
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureShapes(cfg, out); err != nil {
-		return nil, err
-	}
-	teacher, err := job.LoadTeacher(cfg, mcfg, false)
-	if err != nil {
-		return nil, err
-	}
-	rep := &Report{Trained: map[string]time.Duration{}, TeacherAt: cfg.Distill.TeacherWeights}
-
-	// Held-out prompts and reference images.
-	h, err := newHeldOut(cfg)
-	if err != nil {
-		return nil, err
-	}
-	rep.Prompts = h.prompts
+	dc, h, mcfg := cfg.Demo, s.held, s.mcfg
+	rep := &Report{Trained: map[string]time.Duration{}, TeacherAt: cfg.Distill.TeacherWeights, Prompts: h.prompts}
 	text, mask, null, noise, w := h.text, h.mask, h.null, h.noise, h.guidance
 
 	score := func(r *Row, lat *tensors.Tensor, elapsed time.Duration) error {
@@ -102,27 +77,22 @@ func Run(ctx context.Context, backend compute.Backend, cfg *config.Config, opts 
 	}
 
 	// The teacher's rows; the last (most steps) is the reference the students' MSE is taken to.
-	fmt.Fprintf(out, "demo: sampling the teacher at %v steps on %d held-out prompts\n", dc.TeacherSteps, dc.Prompts)
-	var teacherRef *tensors.Tensor
-	refSteps := 0
-	for _, s := range dc.TeacherSteps {
-		refSteps = max(refSteps, s)
-	}
+	fmt.Fprintf(s.out, "demo: sampling the teacher at %v steps on %d held-out prompts\n", dc.TeacherSteps, dc.Prompts)
 	teacherLat := map[int]*tensors.Tensor{}
-	for _, s := range dc.TeacherSteps {
+	for _, steps := range dc.TeacherSteps {
 		t0 := time.Now()
-		lat, err := distill.SampleTeacher(backend, mcfg, teacher, text, mask, null, noise, distill.TeacherSampling{Steps: s, CFGScale: w})
+		lat, err := distill.SampleTeacher(backend, mcfg, s.teacher, text, mask, null, noise, distill.TeacherSampling{Steps: steps, CFGScale: w})
 		if err != nil {
 			return nil, err
 		}
-		r := Row{Name: fmt.Sprintf("teacher, %d step%s", s, plural(s)), Steps: s}
+		r := Row{Name: fmt.Sprintf("teacher, %d step%s", steps, plural(steps)), Steps: steps}
 		if err := score(&r, lat, time.Since(t0)); err != nil {
 			return nil, err
 		}
-		teacherLat[s] = lat
+		teacherLat[steps] = lat
 		rep.Rows = append(rep.Rows, r)
 	}
-	teacherRef = teacherLat[refSteps]
+	teacherRef := teacherLat[maxInt(dc.TeacherSteps)]
 	for i := range rep.Rows {
 		if rep.Rows[i].MSE, err = latentMSE(teacherLat[rep.Rows[i].Steps], teacherRef); err != nil {
 			return nil, err
@@ -135,36 +105,21 @@ func Run(ctx context.Context, backend compute.Backend, cfg *config.Config, opts 
 		if err != nil {
 			return nil, err
 		}
-		dir := filepath.Join(dc.Dir, v)
-		fmt.Fprintf(out, "demo: distilling variant %s (%s) into %s\n", v, variantTitle(v), dir)
-		resume := ""
-		if opts.Resume {
-			resume = "auto"
-		} else if err := os.RemoveAll(dir); err != nil {
+		groups, took, err := s.train(vcfg, training{kind: job.Distill, dir: filepath.Join(dc.Dir, v),
+			what: fmt.Sprintf("distilling variant %s (%s)", v, variantTitle(v)), name: "variant " + v,
+			stop: "distillation %s at step %d; rerun `make demo` (or sprint demo --resume) to continue"})
+		if err != nil {
 			return nil, err
 		}
-		t0 := time.Now()
-		j, err := job.New(ctx, backend, vcfg, job.Distill, job.Options{Dir: dir, Resume: resume, Console: out})
-		if err != nil {
-			return nil, fmt.Errorf("variant %s: %w", v, err)
-		}
-		res, err := j.Execute(ctx) // also exports the student to <run>/export/student
-		student := model.Params(j.Run.Groups()[distill.StudentGroup])
-		j.Close()
-		if err != nil {
-			return nil, fmt.Errorf("variant %s: %w", v, err)
-		}
-		if res.Outcome != train.OutcomeCompleted {
-			return nil, fmt.Errorf("variant %s: distillation %s at step %d; rerun `make demo` (or sprint demo --resume) to continue", v, res.Outcome, res.GlobalStep)
-		}
-		rep.Trained[v] = time.Since(t0)
-		for _, s := range dc.StudentSteps {
+		rep.Trained[v] = took
+		student := model.Params(groups[distill.StudentGroup])
+		for _, steps := range dc.StudentSteps {
 			t1 := time.Now()
-			lat, err := distill.SampleStudent(backend, mcfg, student, text, mask, noise, distill.StudentSampling{Steps: s, Guidance: w, Seed: int64(dc.NoiseSeed)})
+			lat, err := distill.SampleStudent(backend, mcfg, student, text, mask, noise, distill.StudentSampling{Steps: steps, Guidance: w, Seed: int64(dc.NoiseSeed)})
 			if err != nil {
 				return nil, err
 			}
-			r := Row{Name: fmt.Sprintf("student %s, %d step%s", variantTitle(v), s, plural(s)), Variant: v, Steps: s}
+			r := Row{Name: fmt.Sprintf("student %s, %d step%s", variantTitle(v), steps, plural(steps)), Variant: v, Steps: steps}
 			if err := score(&r, lat, time.Since(t1)); err != nil {
 				return nil, err
 			}
@@ -175,19 +130,15 @@ func Run(ctx context.Context, backend compute.Backend, cfg *config.Config, opts 
 		}
 	}
 	rep.Winner = pickWinner(rep.Rows)
-	if err := writeGrids(dc, rep); err != nil {
+	if err := writeReport(cfg, rep, s.start); err != nil {
 		return nil, err
 	}
-	rep.Total = time.Since(start)
-	if err := writeReport(cfg, rep); err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(out, "demo: done in %s; report %s\n", rep.Total.Round(time.Second), filepath.Join(dc.Dir, "report.md"))
+	s.done(dc.Dir, rep.Total)
 	return rep, nil
 }
 
 // variantConfig returns the config of an ablation: scm_ladd as written, scm with the adversarial
-// term off, ladd with the consistency term off.
+// term off, ladd with the consistency term off (session.train validates it).
 func variantConfig(cfg *config.Config, v string) (*config.Config, error) {
 	c := *cfg
 	c.Distill.CfgScales = append([]float64(nil), cfg.Distill.CfgScales...)
@@ -204,9 +155,6 @@ func variantConfig(cfg *config.Config, v string) (*config.Config, error) {
 		c.Distill.ScmLambda = 0
 	default:
 		return nil, fmt.Errorf("demo.variants: unknown variant %q", v)
-	}
-	if err := config.ValidateSections(&c); err != nil {
-		return nil, err
 	}
 	return &c, nil
 }
@@ -246,19 +194,6 @@ func pickWinner(rows []Row) string {
 		return ""
 	}
 	return rows[best].Variant
-}
-
-// ensureShapes makes the shapes shards at data.paths[0] unless shards are there already.
-func ensureShapes(cfg *config.Config, out io.Writer) error {
-	if len(cfg.Data.Paths) == 0 {
-		return errors.New("data.paths: the demo needs a folder for the shapes shards")
-	}
-	dir := cfg.Data.Paths[0]
-	if matches, _ := filepath.Glob(filepath.Join(dir, "shapes-*")); len(matches) > 0 {
-		return nil
-	}
-	fmt.Fprintf(out, "demo: making %d shapes samples in %s\n", cfg.Data.Shapes.NumSamples, dir)
-	return data.MakeShapes(cfg.Data.Shapes, dir)
 }
 
 func toFloat32(f []float64) []float32 {

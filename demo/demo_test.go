@@ -42,12 +42,7 @@ func TestVariantConfig(t *testing.T) {
 // reduced size: every variant distils for a few steps, every row is sampled and scored, and the
 // report and grids are written.
 func TestDemoSmoke(t *testing.T) {
-	cfg := smokeConfig(t, "demo_ablation.yaml", "demo.teacher_steps=[1,4]")
-	var console bytes.Buffer
-	rep, err := Run(context.Background(), backend(t), cfg, Options{Console: &console})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, console.String())
-	}
+	cfg, rep := runSmoke(t, Run, "demo_ablation.yaml", "demo.teacher_steps=[1,4]")
 	if len(rep.Rows) != 2+3*2 {
 		t.Fatalf("%d rows, want 8", len(rep.Rows))
 	}
@@ -102,10 +97,11 @@ func TestDemoConfigOneVariant(t *testing.T) {
 
 func backend(t testing.TB) compute.Backend { return testbackend.Get(t) }
 
-// smokeConfig loads a shipped demo config (configs/<name>, with the teacher in
-// assets/teacher_shapes) at the smoke tests' tiny size, in a temporary folder, with the extra
-// overrides after the common ones.
-func smokeConfig(t *testing.T, name string, extra ...string) *config.Config {
+// runSmoke runs a demo (Run or RunControl) on a shipped demo config (configs/<name>, with the
+// teacher in assets/teacher_shapes) at the smoke tests' tiny size, in a temporary folder, with
+// the extra overrides after the common ones; it fails the test, showing the console, if the
+// demo fails, and returns the config and the report.
+func runSmoke[R any](t *testing.T, run func(context.Context, compute.Backend, *config.Config, Options) (R, error), name string, extra ...string) (*config.Config, R) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg, err := config.Load(filepath.Join("..", "configs", name), append([]string{
@@ -125,7 +121,12 @@ func smokeConfig(t *testing.T, name string, extra ...string) *config.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cfg
+	var console bytes.Buffer
+	rep, err := run(context.Background(), backend(t), cfg, Options{Console: &console})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, console.String())
+	}
+	return cfg, rep
 }
 
 // TestVerdictOneVariant: with a single distilled variant the report states the student against

@@ -1,8 +1,11 @@
 package demo
 
 import (
+	"errors"
 	"fmt"
 	"image"
+	"io"
+	"path/filepath"
 
 	"github.com/gomlx/gomlx/core/tensors"
 
@@ -12,6 +15,19 @@ import (
 	"github.com/sprint-distill/sprint/eval/shapes"
 	"github.com/sprint-distill/sprint/job"
 )
+
+// ensureShapes makes the shapes shards at data.paths[0] unless shards are there already.
+func ensureShapes(cfg *config.Config, out io.Writer) error {
+	if len(cfg.Data.Paths) == 0 {
+		return errors.New("data.paths: the demo needs a folder for the shapes shards")
+	}
+	dir := cfg.Data.Paths[0]
+	if matches, _ := filepath.Glob(filepath.Join(dir, "shapes-*")); len(matches) > 0 {
+		return nil
+	}
+	fmt.Fprintf(out, "demo: making %d shapes samples in %s\n", cfg.Data.Shapes.NumSamples, dir)
+	return data.MakeShapes(cfg.Data.Shapes, dir)
+}
 
 // heldOut is what both demos sample and score on: the held-out scenes (demo.prompts of them)
 // with their captions encoded, the unconditional caption, the fixed noise, the guidance scale

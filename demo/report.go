@@ -2,83 +2,24 @@ package demo
 
 import (
 	"fmt"
-	"image"
-	"image/color"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
-	"golang.org/x/image/draw"
-	"golang.org/x/image/font"
-	"golang.org/x/image/font/basicfont"
-	"golang.org/x/image/math/fixed"
-
 	"github.com/sprint-distill/sprint/config"
-	"github.com/sprint-distill/sprint/eval/shapes"
-	"github.com/sprint-distill/sprint/grid"
 	"github.com/sprint-distill/sprint/job"
 )
 
-// gridScale enlarges the 32x32 samples in the PNGs (nearest neighbour, so pixels stay exact).
-const gridScale = 4
-
-func slug(s string) string {
-	s = strings.NewReplacer(" ", "_", ",", "", "+", "_", "(", "", ")", "").Replace(strings.ToLower(s))
-	return strings.Trim(s, "_")
-}
-
-// writeGrids saves one PNG per row and an overview with every row labelled.
-func writeGrids(dc shapes.DemoConfig, rep *Report) error {
-	gdir := filepath.Join(dc.Dir, "grids")
-	if err := os.MkdirAll(gdir, 0o755); err != nil {
+// writeReport writes the grids, then <demo.dir>/report.md: the table, the grids and what the
+// ablation shows, with the time since start as the demo's total.
+func writeReport(cfg *config.Config, rep *Report, start time.Time) error {
+	dc := cfg.Demo
+	if err := writeGrids(dc, rep); err != nil {
 		return err
 	}
-	for i := range rep.Rows {
-		r := &rep.Rows[i]
-		for j, im := range r.images { // enlarged once, for the row's grid and the overview
-			r.images[j] = grid.Upscale(im, gridScale)
-		}
-		r.Grid = filepath.Join("grids", slug(r.Name)+".png")
-		if err := grid.WritePNG(filepath.Join(dc.Dir, r.Grid), grid.Grid(r.images, len(r.images))); err != nil {
-			return err
-		}
-	}
-	rep.Overview = "overview.png"
-	return grid.WritePNG(filepath.Join(dc.Dir, rep.Overview), overview(rep))
-}
-
-// overview draws the rows one under another with their names on the left (after writeGrids).
-func overview(rep *Report) image.Image {
-	const labelW, pad = 250, 4
-	if len(rep.Rows) == 0 || len(rep.Rows[0].images) == 0 {
-		return image.NewRGBA(image.Rect(0, 0, 1, 1))
-	}
-	cell := rep.Rows[0].images[0].Bounds().Dx() // already enlarged by writeGrids
-	cols := len(rep.Rows[0].images)
-	w := labelW + cols*(cell+pad)
-	h := len(rep.Rows) * (cell + pad)
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	draw.Draw(img, img.Bounds(), image.NewUniform(color.RGBA{40, 40, 40, 255}), image.Point{}, draw.Src)
-	d := &font.Drawer{Dst: img, Src: image.NewUniform(color.White), Face: basicfont.Face7x13}
-	for ri, r := range rep.Rows {
-		y := ri * (cell + pad)
-		d.Dot = fixed.P(6, y+cell/2)
-		d.DrawString(r.Name)
-		d.Dot = fixed.P(6, y+cell/2+16)
-		d.DrawString(fmt.Sprintf("exact %.0f%%  FD %.2f", 100*r.Acc.Exact, r.FD))
-		for ci, im := range r.images {
-			x := labelW + ci*(cell+pad)
-			draw.Draw(img, image.Rect(x, y, x+cell, y+cell), im, image.Point{}, draw.Src)
-		}
-	}
-	return img
-}
-
-// writeReport writes <demo.dir>/report.md: the table, the grids and what the ablation shows.
-func writeReport(cfg *config.Config, rep *Report) error {
-	dc := cfg.Demo
+	rep.Total = time.Since(start)
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# sprint CPU demo: distilling a shapes teacher into a one-step student\n\n")

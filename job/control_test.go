@@ -11,7 +11,6 @@ import (
 	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/distill"
 	"github.com/sprint-distill/sprint/model"
-	"github.com/sprint-distill/sprint/train"
 )
 
 // TestControlNetJobs runs the ControlNet path end to end at a tiny size: a teacher (depth 3) on
@@ -28,14 +27,7 @@ func TestControlNetJobs(t *testing.T) {
 	ctx := context.Background()
 	var console bytes.Buffer
 
-	tj, err := New(ctx, b, cfg, Teacher, Options{Console: &console})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tj.Execute(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tj.Close()
+	tj, _, _ := complete(t, cfg, Teacher, Options{}, &console, "teacher run")
 	teacherDir := tj.ExportDir()
 
 	ccfg := *cfg
@@ -51,16 +43,7 @@ func TestControlNetJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	ccfg.Distill.TeacherWeights = teacherDir
-	cj, err := New(ctx, b, &ccfg, Teacher, Options{Console: &console})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := cj.Execute(ctx)
-	if err != nil || res.Outcome != train.OutcomeCompleted {
-		t.Fatalf("ControlNet run: %+v %v\n%s", res, err, console.String())
-	}
-	groups := cj.Run.Groups()
-	cj.Close()
+	cj, _, groups := complete(t, &ccfg, Teacher, Options{}, &console, "ControlNet run")
 	teacher, err := checkpoints.LoadDiffusers(teacherDir, ccfg.Model, model.Teacher)
 	if err != nil {
 		t.Fatal(err)
@@ -91,15 +74,7 @@ func TestControlNetJobs(t *testing.T) {
 	dcfg.Control.TeacherWeights = ctrlDir
 	dcfg.Train.Name = "distill_controlnet"
 	dcfg.Train.MaxSteps = 2
-	dj, err := New(ctx, b, &dcfg, Distill, Options{Console: &console})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := dj.Execute(ctx); err != nil || res.Outcome != train.OutcomeCompleted {
-		t.Fatalf("Sprint-ControlNet run: %+v %v\n%s", res, err, console.String())
-	}
-	dgroups := dj.Run.Groups()
-	dj.Close()
+	dj, _, dgroups := complete(t, &dcfg, Distill, Options{}, &console, "Sprint-ControlNet run")
 	export := filepath.Join(dj.Run.Dir(), "export")
 	if _, err := checkpoints.LoadDiffusers(filepath.Join(export, distill.StudentGroup), dcfg.Model, model.Student); err != nil {
 		t.Fatal(err)

@@ -122,11 +122,7 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 			return nil, err
 		}
 	case kind == Teacher:
-		tmcfg, err := trainedConfig(cfg, mcfg)
-		if err != nil {
-			return nil, err
-		}
-		teacher, err := LoadTeacher(cfg, tmcfg, true)
+		_, teacher, err := loadTrainedTeacher(cfg, mcfg, true)
 		if err != nil {
 			return nil, err
 		}
@@ -181,11 +177,7 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 func distillPhases(backend compute.Backend, cfg *config.Config, mcfg model.Config, groups map[string]train.Group) ([]train.Phase, error) {
 	// The student is made from the teacher in the dtype it trains in (float32 masters under
 	// train.precision mixed); the frozen teacher is then kept in the compute dtype.
-	smcfg, err := trainedConfig(cfg, mcfg)
-	if err != nil {
-		return nil, err
-	}
-	teacher, err := LoadTeacher(cfg, smcfg, false)
+	smcfg, teacher, err := loadTrainedTeacher(cfg, mcfg, false)
 	if err != nil {
 		return nil, err
 	}
@@ -245,14 +237,20 @@ func gdPhases(backend compute.Backend, cfg *config.Config, mcfg model.Config, gr
 	return train.NewPhases(backend, cfg.Train, specs...)
 }
 
-// trainedConfig is mcfg with model.dtype set to the dtype the run keeps trained weights in
-// (train.precision: float32 masters for a bfloat16 model under mixed precision).
-func trainedConfig(cfg *config.Config, mcfg model.Config) (model.Config, error) {
+// loadTrainedTeacher loads the teacher (LoadTeacher) with model.dtype set to the dtype the run
+// keeps trained weights in (train.precision: float32 masters for a bfloat16 model under mixed
+// precision), and returns that model config with it.
+func loadTrainedTeacher(cfg *config.Config, mcfg model.Config, mayInit bool) (model.Config, model.Params, error) {
 	compute, err := mcfg.ComputeDType()
 	if err != nil {
-		return mcfg, fmt.Errorf("model.dtype: %w", err)
+		return mcfg, nil, fmt.Errorf("model.dtype: %w", err)
 	}
-	return mcfg.WithDType(cfg.Train.TrainedDType(compute))
+	tmcfg, err := mcfg.WithDType(cfg.Train.TrainedDType(compute))
+	if err != nil {
+		return tmcfg, nil, err
+	}
+	teacher, err := LoadTeacher(cfg, tmcfg, mayInit)
+	return tmcfg, teacher, err
 }
 
 // LoadTeacher reads distill.teacher_weights (diffusers layout); a teacher job without weights

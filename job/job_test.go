@@ -64,18 +64,11 @@ func tinyConfig(t *testing.T, dir string) *config.Config {
 func TestTeacherThenDistill(t *testing.T) {
 	dir := t.TempDir()
 	cfg := tinyConfig(t, dir)
-	b := backend(t)
-	ctx := context.Background()
 	var console bytes.Buffer
 
-	tj, err := New(ctx, b, cfg, Teacher, Options{Console: &console})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := tj.Execute(ctx)
-	tj.Close()
-	if err != nil || res.Outcome != train.OutcomeCompleted || res.GlobalStep != 3 {
-		t.Fatalf("teacher run: %+v, %v\n%s", res, err, console.String())
+	tj, res, _ := complete(t, cfg, Teacher, Options{}, &console, "teacher run")
+	if res.GlobalStep != 3 {
+		t.Fatalf("teacher run: %+v\n%s", res, console.String())
 	}
 	export := tj.ExportDir()
 	for _, f := range []string{checkpoints.DiffusersWeightsFile, checkpoints.DiffusersConfigFile} {
@@ -97,29 +90,16 @@ func TestTeacherThenDistill(t *testing.T) {
 	dcfg.Distill.TeacherWeights = export
 	dcfg.Train.Name = "distill"
 	dcfg.Train.MaxSteps = 2
-	dj, err := New(ctx, b, &dcfg, Distill, Options{Console: &console})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res, err := dj.Execute(ctx); err != nil || res.Outcome != train.OutcomeCompleted {
-		t.Fatalf("distill run: %+v %v\n%s", res, err, console.String())
-	}
-	dj.Close()
+	complete(t, &dcfg, Distill, Options{}, &console, "distill run")
 	teacher, err := checkpoints.LoadDiffusers(export, cfg.Model, model.Teacher)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dcfg.Train.MaxSteps = 4
-	dj, err = New(ctx, b, &dcfg, Distill, Options{Console: &console, Resume: "latest", AllowConfigChange: true})
-	if err != nil {
-		t.Fatal(err)
+	dj, res, groups := complete(t, &dcfg, Distill, Options{Resume: "latest", AllowConfigChange: true}, &console, "resumed distill")
+	if res.GlobalStep != 4 {
+		t.Fatalf("resumed distill: %+v\n%s", res, console.String())
 	}
-	res, err = dj.Execute(ctx)
-	if err != nil || res.GlobalStep != 4 {
-		t.Fatalf("resumed distill: %+v %v\n%s", res, err, console.String())
-	}
-	groups := dj.Run.Groups()
-	dj.Close()
 	// The teacher is frozen: bitwise what was loaded.
 	for name, want := range teacher {
 		if !tensorsEqual(groups[distill.TeacherGroup][name], want) {
@@ -142,6 +122,25 @@ func TestTeacherThenDistill(t *testing.T) {
 	if !strings.Contains(console.String(), "[d]") || !strings.Contains(console.String(), "g loss") {
 		t.Fatalf("progress lines lack the phases:\n%s", console.String())
 	}
+}
+
+// complete makes a job of cfg on the test backend with console as its console, executes it and
+// closes it; it fails the test, naming the run what, unless the run completed. It returns the
+// job (for its folders), its result and its groups.
+func complete(t *testing.T, cfg *config.Config, kind Kind, opts Options, console *bytes.Buffer, what string) (*Job, train.Result, map[string]train.Group) {
+	t.Helper()
+	opts.Console = console
+	j, err := New(context.Background(), backend(t), cfg, kind, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := j.Execute(context.Background())
+	groups := j.Run.Groups()
+	j.Close()
+	if err != nil || res.Outcome != train.OutcomeCompleted {
+		t.Fatalf("%s: %+v %v\n%s", what, res, err, console.String())
+	}
+	return j, res, groups
 }
 
 func tensorsEqual(a, b *tensors.Tensor) bool {

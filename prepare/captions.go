@@ -174,69 +174,54 @@ func embedCaptions(ctx context.Context, enc CaptionEncoder, keys, prompts []stri
 
 // floats32 returns any float or integer tensor's values as float32.
 func floats32(t *tensors.Tensor) ([]float32, error) {
-	out := make([]float32, t.Shape().Size())
-	var err error
-	switch t.DType() {
-	case dtypes.Float32:
+	if t.DType() == dtypes.Float32 {
 		return tensors.CopyFlatData[float32](t)
-	case dtypes.Float64:
-		err = tensors.ConstFlatData(t, func(f []float64) {
-			for i, v := range f {
-				out[i] = float32(v)
-			}
-		})
-	case dtypes.BFloat16:
-		err = tensors.ConstFlatData(t, func(f []bfloat16.BFloat16) {
-			for i, v := range f {
-				out[i] = v.Float32()
-			}
-		})
-	case dtypes.Float16:
-		err = tensors.ConstFlatData(t, func(f []float16.Float16) {
-			for i, v := range f {
-				out[i] = v.Float32()
-			}
-		})
-	case dtypes.Int64:
-		err = tensors.ConstFlatData(t, func(f []int64) {
-			for i, v := range f {
-				out[i] = float32(v)
-			}
-		})
-	case dtypes.Int32:
-		err = tensors.ConstFlatData(t, func(f []int32) {
-			for i, v := range f {
-				out[i] = float32(v)
-			}
-		})
-	case dtypes.Int16:
-		err = tensors.ConstFlatData(t, func(f []int16) {
-			for i, v := range f {
-				out[i] = float32(v)
-			}
-		})
-	case dtypes.Int8:
-		err = tensors.ConstFlatData(t, func(f []int8) {
-			for i, v := range f {
-				out[i] = float32(v)
-			}
-		})
-	case dtypes.Uint8:
-		err = tensors.ConstFlatData(t, func(f []uint8) {
-			for i, v := range f {
-				out[i] = float32(v)
-			}
-		})
-	case dtypes.Bool:
-		err = tensors.ConstFlatData(t, func(f []bool) {
+	}
+	widen, ok := widenTo32[t.DType()]
+	if !ok {
+		return nil, fmt.Errorf("dtype %s is not supported", t.DType())
+	}
+	out := make([]float32, t.Shape().Size())
+	return out, widen(t, out)
+}
+
+// widenTo32 copies the values of a tensor of each dtype floats32 reads besides float32 into
+// a []float32 of its size.
+var widenTo32 = map[dtypes.DType]func(*tensors.Tensor, []float32) error{
+	dtypes.Float64:  widen[float64],
+	dtypes.BFloat16: widenHalf[bfloat16.BFloat16],
+	dtypes.Float16:  widenHalf[float16.Float16],
+	dtypes.Int64:    widen[int64],
+	dtypes.Int32:    widen[int32],
+	dtypes.Int16:    widen[int16],
+	dtypes.Int8:     widen[int8],
+	dtypes.Uint8:    widen[uint8],
+	dtypes.Bool: func(t *tensors.Tensor, out []float32) error {
+		return tensors.ConstFlatData(t, func(f []bool) {
 			for i, v := range f {
 				if v {
 					out[i] = 1
 				}
 			}
 		})
-	default:
-		return nil, fmt.Errorf("dtype %s is not supported", t.DType())
-	}
-	return out, err
+	},
+}
+
+func widen[T float64 | int64 | int32 | int16 | int8 | uint8](t *tensors.Tensor, out []float32) error {
+	return tensors.ConstFlatData(t, func(f []T) {
+		for i, v := range f {
+			out[i] = float32(v)
+		}
+	})
+}
+
+func widenHalf[T interface {
+	bfloat16.BFloat16 | float16.Float16
+	Float32() float32
+}](t *tensors.Tensor, out []float32) error {
+	return tensors.ConstFlatData(t, func(f []T) {
+		for i, v := range f {
+			out[i] = v.Float32()
+		}
+	})
 }

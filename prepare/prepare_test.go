@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes/bfloat16"
+	"github.com/gomlx/compute/dtypes/float16"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/sprint-distill/sprint/internal/testbackend"
 
@@ -321,5 +323,31 @@ func TestPrecomputedCaptions(t *testing.T) {
 	opts.Out, opts.Captions = t.TempDir(), pc2
 	if _, err := Run(context.Background(), Folder{Dir: src}, opts); err == nil || !strings.Contains(err.Error(), `"img02"`) {
 		t.Errorf("missing embedding: %v", err)
+	}
+}
+
+// TestFloats32 reads every dtype floats32 supports as float32 and refuses others.
+func TestFloats32(t *testing.T) {
+	want := []float32{0, 1, 2, 1}
+	for _, x := range []*tensors.Tensor{
+		tensors.FromFlatDataAndDimensions([]float32{0, 1, 2, 1}, 2, 2),
+		tensors.FromFlatDataAndDimensions([]float64{0, 1, 2, 1}, 2, 2),
+		tensors.FromFlatDataAndDimensions([]bfloat16.BFloat16{bfloat16.FromFloat32(0), bfloat16.FromFloat32(1), bfloat16.FromFloat32(2), bfloat16.FromFloat32(1)}, 2, 2),
+		tensors.FromFlatDataAndDimensions([]float16.Float16{float16.FromFloat32(0), float16.FromFloat32(1), float16.FromFloat32(2), float16.FromFloat32(1)}, 2, 2),
+		tensors.FromFlatDataAndDimensions([]int64{0, 1, 2, 1}, 2, 2),
+		tensors.FromFlatDataAndDimensions([]int32{0, 1, 2, 1}, 2, 2),
+		tensors.FromFlatDataAndDimensions([]int16{0, 1, 2, 1}, 2, 2),
+		tensors.FromFlatDataAndDimensions([]int8{0, 1, 2, 1}, 2, 2),
+		tensors.FromFlatDataAndDimensions([]uint8{0, 1, 2, 1}, 2, 2),
+	} {
+		if got, err := floats32(x); err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s: %v, %v; want %v", x.DType(), got, err, want)
+		}
+	}
+	if got, err := floats32(tensors.FromFlatDataAndDimensions([]bool{false, true, true}, 3)); err != nil || !slices.Equal(got, []float32{0, 1, 1}) {
+		t.Errorf("bool: %v, %v", got, err)
+	}
+	if _, err := floats32(tensors.FromFlatDataAndDimensions([]uint32{1}, 1)); err == nil || !strings.Contains(err.Error(), "is not supported") {
+		t.Errorf("uint32: %v", err)
 	}
 }

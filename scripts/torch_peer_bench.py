@@ -319,13 +319,18 @@ class Bench:
         opt.step()
         self.step_n += 1
 
+    def _train_only(self, net):
+        """Gradients for net alone, the network the phase trains; the others are frozen."""
+        for m in (self.teacher, self.student, self.heads):
+            m.requires_grad_(m is net)
+
     def fwd(self):
         with torch.no_grad():
             return trigflow(self.student, self.xhat, self.theta, self.text, self.mask, torch.ones(B))
 
     def fm(self):
         """distill.FlowMatchingLoss: logit-normal t, caption dropout 0.1."""
-        self.teacher.requires_grad_(True)
+        self._train_only(self.teacher)
         x0 = self.latent
         t = torch.sigmoid(torch.randn(B))
         n = torch.randn_like(x0)
@@ -338,9 +343,7 @@ class Bench:
 
     def g(self):
         """distill.generatorLoss: sCM (teacher CFG velocity, forward-AD JVP) + LADD."""
-        self.teacher.requires_grad_(False)
-        self.heads.requires_grad_(False)
-        self.student.requires_grad_(True)
+        self._train_only(self.student)
         x0 = self.latent * SIGMA_D
         theta = trig_time(B, SCM_P_MEAN, SCM_P_STD)
         x_t = noised(x0, theta)
@@ -381,9 +384,7 @@ class Bench:
 
     def d(self):
         """distill.discriminatorLoss: hinge loss on [fake; misaligned] vs real, heads trained."""
-        self.teacher.requires_grad_(False)
-        self.student.requires_grad_(False)
-        self.heads.requires_grad_(True)
+        self._train_only(self.heads)
         x0 = self.latent * SIGMA_D
         theta_g = trig_time(B, SCM_P_MEAN, SCM_P_STD)
         w = guidance_draw(B)

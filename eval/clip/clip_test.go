@@ -256,18 +256,8 @@ func TestPatchEmbedIsConvolution(t *testing.T) {
 		kernel[i] = float32(math.Cos(float64(i) * 0.11))
 	}
 	// Rearranged as NewModel does.
-	k2 := make([]float32, ps*ps*3*w)
-	for o := 0; o < w; o++ {
-		for c := 0; c < 3; c++ {
-			for py := 0; py < ps; py++ {
-				for px := 0; px < ps; px++ {
-					k2[((py*ps+px)*3+c)*w+o] = kernel[((o*3+c)*ps+py)*ps+px]
-				}
-			}
-		}
-	}
 	x, _ := gmx.Tensor(img, 1, s, s, 3)
-	kt, _ := gmx.Tensor(k2, ps*ps*3, w)
+	kt, _ := gmx.Tensor(patchKernel(kernel, ps, w), ps*ps*3, w)
 	out, err := ExecOnce(testbackend.Get(t), func(x, k *Node) *Node { return patchEmbed(x, k, ps, g) }, x, kt)
 	if err != nil {
 		t.Fatal(err)

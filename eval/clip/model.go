@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,7 +14,6 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph code reads best with the ops unqualified.
 	"github.com/gomlx/gomlx/core/tensors"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/sprint-distill/sprint/eval/imaging"
 	"github.com/sprint-distill/sprint/eval/internal/gmx"
@@ -294,19 +292,8 @@ func NewModel(backend compute.Backend, w *Weights) (*Model, error) {
 		}
 		data, dims := t.data, t.shape
 		if name == "vision_model.embeddings.patch_embedding.weight" {
-			// [W, 3, p, p] -> [p*p*3, W] with row index (py*p+px)*3+c, the layout of flattened HWC patches.
-			p, wd := cfg.PatchSize, cfg.VisionWidth
-			out := make([]float32, p*p*3*wd)
-			for o := 0; o < wd; o++ {
-				for c := 0; c < 3; c++ {
-					for py := 0; py < p; py++ {
-						for px := 0; px < p; px++ {
-							out[((py*p+px)*3+c)*wd+o] = data[((o*3+c)*p+py)*p+px]
-						}
-					}
-				}
-			}
-			data, dims = out, []int{p * p * 3, wd}
+			p := cfg.PatchSize
+			data, dims = patchKernel(data, p, cfg.VisionWidth), []int{p * p * 3, cfg.VisionWidth}
 		}
 		if err := params.Add(name, data, dims...); err != nil {
 			params.Finalize()
@@ -375,7 +362,7 @@ func (m *Model) EncodeTokens(ids [][]int32) ([][]float32, error) {
 		}
 		flat = append(flat, seq...)
 	}
-	x, err := gmx.Int32Tensor(flat, len(ids), m.cfg.ContextLength)
+	x, err := gmx.Tensor(flat, len(ids), m.cfg.ContextLength)
 	if err != nil {
 		return nil, err
 	}
@@ -526,23 +513,23 @@ var (
 	imageStd  = [3]float32{0.26862954, 0.26130258, 0.27577711}
 )
 
-// PreprocessAll runs Preprocess on every image in parallel.
-func PreprocessAll(imgs []*imaging.RGB8, size int) ([]*imaging.Float, error) {
-	out := make([]*imaging.Float, len(imgs))
-	errs := make([]error, len(imgs))
-	var g errgroup.Group // each task records its own error; all are reported
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, img := range imgs {
-		g.Go(func() error {
-			out[i], errs[i] = Preprocess(img, size)
-			return nil
-		})
-	}
-	_ = g.Wait()
-	for i, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("preprocessing image %d: %w", i, err)
+// patchKernel rearranges the patch embedding's convolution kernel [width, 3, p, p] (OIHW) into
+// the matrix [p*p*3, width] with row index (py*p+px)*3+c, the layout of flattened HWC patches.
+func patchKernel(kernel []float32, p, width int) []float32 {
+	out := make([]float32, p*p*3*width)
+	for o := 0; o < width; o++ {
+		for c := 0; c < 3; c++ {
+			for py := 0; py < p; py++ {
+				for px := 0; px < p; px++ {
+					out[((py*p+px)*3+c)*width+o] = kernel[((o*3+c)*p+py)*p+px]
+				}
+			}
 		}
 	}
-	return out, nil
+	return out
+}
+
+// PreprocessAll runs Preprocess on every image in parallel.
+func PreprocessAll(imgs []*imaging.RGB8, size int) ([]*imaging.Float, error) {
+	return imaging.PreprocessAll(imgs, func(img *imaging.RGB8) (*imaging.Float, error) { return Preprocess(img, size) })
 }

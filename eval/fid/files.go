@@ -9,7 +9,6 @@ import (
 
 	"github.com/sprint-distill/sprint/eval/imaging"
 	"github.com/sprint-distill/sprint/eval/internal/pipeline"
-	"github.com/sprint-distill/sprint/eval/internal/progress"
 )
 
 // RunOptions configure feature extraction over files.
@@ -30,9 +29,7 @@ func StatsOfFiles(ctx context.Context, ext *Extractor, paths []string, opts RunO
 	if label == "" {
 		label = "fid features"
 	}
-	rep := progress.New(opts.Progress, label, "images", len(paths))
-	err := pipeline.Run(ctx, len(paths), pipeline.Options{BatchSize: opts.BatchSize, Workers: opts.Workers},
-		func(i int) (*imaging.RGB8, error) { return imaging.Load(paths[i]) },
+	err := pipeline.Images(ctx, paths, pipeline.Options{BatchSize: opts.BatchSize, Workers: opts.Workers}, opts.Progress, label,
 		func(start int, imgs []*imaging.RGB8) error {
 			feats, err := ext.Features(imgs)
 			if err != nil {
@@ -43,13 +40,11 @@ func StatsOfFiles(ctx context.Context, ext *Extractor, paths []string, opts RunO
 					return err
 				}
 			}
-			rep.Add(len(imgs))
 			return nil
 		})
 	if err != nil {
 		return nil, err
 	}
-	rep.Finish()
 	return acc.Stats()
 }
 

@@ -3,12 +3,10 @@ package fid
 import (
 	"fmt"
 	"math"
-	"runtime"
 
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph code reads best with the ops unqualified.
 	"github.com/gomlx/gomlx/core/tensors"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/sprint-distill/sprint/eval/imaging"
 	"github.com/sprint-distill/sprint/eval/internal/gmx"
@@ -336,21 +334,9 @@ func (e *Extractor) Dim() int { return FeatureDim }
 
 // Features preprocesses and embeds a batch of images.
 func (e *Extractor) Features(imgs []*imaging.RGB8) ([][]float32, error) {
-	pre := make([]*imaging.Float, len(imgs))
-	errs := make([]error, len(imgs))
-	var g errgroup.Group // each task records its own error; all are reported
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for i, img := range imgs {
-		g.Go(func() error {
-			pre[i], errs[i] = Preprocess(img, e.ImageSize)
-			return nil
-		})
-	}
-	_ = g.Wait()
-	for i, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("preprocessing image %d: %w", i, err)
-		}
+	pre, err := imaging.PreprocessAll(imgs, func(img *imaging.RGB8) (*imaging.Float, error) { return Preprocess(img, e.ImageSize) })
+	if err != nil {
+		return nil, err
 	}
 	return e.Model.Features(pre)
 }

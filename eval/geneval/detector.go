@@ -1,9 +1,8 @@
 package geneval
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -101,19 +100,13 @@ func LoadJSONLDetections(path string) (*JSONLDetector, error) {
 	}
 	defer f.Close()
 	d := &JSONLDetector{byName: map[string]Detections{}}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 256<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
+	err = readJSONL(f, path, 256<<20, func(line []byte) error {
 		var rec DetectionRecord
 		if err := json.Unmarshal(line, &rec); err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", path, n, err)
+			return err
 		}
 		if rec.Filename == "" {
-			return nil, fmt.Errorf("%s line %d: no filename", path, n)
+			return errors.New("no filename")
 		}
 		dets := Detections{}
 		for class, entries := range rec.Detections {
@@ -122,7 +115,7 @@ func LoadJSONLDetections(path string) (*JSONLDetector, error) {
 				if e.Mask != nil {
 					m, err := e.Mask.Decode()
 					if err != nil {
-						return nil, fmt.Errorf("%s line %d: %s #%d: %w", path, n, class, i, err)
+						return fmt.Errorf("%s #%d: %w", class, i, err)
 					}
 					det.Mask = m
 				}
@@ -130,9 +123,10 @@ func LoadJSONLDetections(path string) (*JSONLDetector, error) {
 			}
 		}
 		d.byName[filepath.ToSlash(filepath.Clean(rec.Filename))] = dets
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return d, nil
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -115,23 +116,38 @@ func ReadMetadata(path string) ([]Metadata, error) {
 	}
 	defer f.Close()
 	var out []Metadata
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	err = readJSONL(f, path, 1<<20, func(line []byte) error {
+		m, err := ParseMetadata(line)
+		if err != nil {
+			return err
+		}
+		out = append(out, m)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// readJSONL calls parse on every non-empty line of r, the JSONL file at path, trimmed; a line
+// may be up to maxLine bytes. Errors name the path and the line number.
+func readJSONL(r io.Reader, path string, maxLine int, parse func(line []byte) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), maxLine)
 	for n := 1; sc.Scan(); n++ {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
 			continue
 		}
-		m, err := ParseMetadata(line)
-		if err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", path, n, err)
+		if err := parse(line); err != nil {
+			return fmt.Errorf("%s line %d: %w", path, n, err)
 		}
-		out = append(out, m)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	return out, nil
+	return nil
 }
 
 // PromptDir is the folder of prompt i: <dir>/<00000>.

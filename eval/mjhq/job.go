@@ -20,7 +20,6 @@ import (
 	"github.com/sprint-distill/sprint/eval/imaging"
 	"github.com/sprint-distill/sprint/eval/internal/featcache"
 	"github.com/sprint-distill/sprint/eval/internal/pipeline"
-	"github.com/sprint-distill/sprint/eval/internal/progress"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -127,9 +126,11 @@ func (j *Job) embed(ctx context.Context, label, cachePath string, dim int, paths
 		if n := len(paths) - len(todo); n > 0 && j.Progress != nil {
 			fmt.Fprintf(j.Progress, "%s: %d of %d images cached, computing %d\n", label, n, len(paths), len(todo))
 		}
-		rep := progress.New(j.Progress, label, "images", len(todo))
-		err = pipeline.Run(ctx, len(todo), pipeline.Options{BatchSize: j.BatchSize, Workers: j.Workers},
-			func(k int) (*imaging.RGB8, error) { return imaging.Load(paths[todo[k]]) },
+		todoPaths := make([]string, len(todo))
+		for k, i := range todo {
+			todoPaths[k] = paths[i]
+		}
+		err = pipeline.Images(ctx, todoPaths, pipeline.Options{BatchSize: j.BatchSize, Workers: j.Workers}, j.Progress, label,
 			func(start int, imgs []*imaging.RGB8) error {
 				idx := todo[start : start+len(imgs)]
 				vecs, err := run(imgs, idx)
@@ -141,16 +142,11 @@ func (j *Job) embed(ctx context.Context, label, cachePath string, dim int, paths
 						return err
 					}
 				}
-				if err := cache.Flush(); err != nil {
-					return err
-				}
-				rep.Add(len(imgs))
-				return nil
+				return cache.Flush()
 			})
 		if err != nil {
 			return nil, err
 		}
-		rep.Finish()
 	}
 	out := make([][]float32, len(paths))
 	for i := range paths {

@@ -7,35 +7,6 @@ import (
 	"github.com/sprint-distill/sprint/data"
 )
 
-// group is a set of objects sharing shape and colour, as captions name them.
-type group struct {
-	shape, color string
-	count        int
-	cx, cy       float64
-}
-
-func groupsOf(n int, get func(i int) (shape, color string, cx, cy float64)) []group {
-	var gs []group
-	for i := 0; i < n; i++ {
-		s, c, x, y := get(i)
-		found := false
-		for j := range gs {
-			if gs[j].shape == s && gs[j].color == c {
-				g := &gs[j]
-				g.cx = (g.cx*float64(g.count) + x) / float64(g.count+1)
-				g.cy = (g.cy*float64(g.count) + y) / float64(g.count+1)
-				g.count++
-				found = true
-				break
-			}
-		}
-		if !found {
-			gs = append(gs, group{shape: s, color: c, count: 1, cx: x, cy: y})
-		}
-	}
-	return gs
-}
-
 // Result is the compositional score of one image against the scene its prompt described, the way
 // GenEval scores a generated image against its prompt's metadata. Each field is true when the
 // criterion holds; Position is meaningful only when HasPosition.
@@ -54,18 +25,14 @@ type Result struct {
 // scene's group centres differ most, and the detected centres must be ordered the same way along
 // it; with three or more, the detected groups must have the scene's left-to-right order.
 func Score(want data.Scene, got []Detection) Result {
-	wg := groupsOf(len(want.Objects), func(i int) (string, string, float64, float64) {
-		o := want.Objects[i]
-		x, y := o.Center()
-		return o.Shape, o.Color, x, y
-	})
-	dg := groupsOf(len(got), func(i int) (string, string, float64, float64) {
+	wg := want.Groups()
+	dg := data.GroupObjects(len(got), func(i int) (string, string, float64, float64) {
 		x, y := got[i].Center()
 		return got[i].Shape, got[i].Color, x, y
 	})
-	find := func(shape, color string) *group {
+	find := func(shape, color string) *data.ObjectGroup {
 		for i := range dg {
-			if dg[i].shape == shape && (color == "" || dg[i].color == color) {
+			if dg[i].Shape == shape && (color == "" || dg[i].Color == color) {
 				return &dg[i]
 			}
 		}
@@ -73,42 +40,42 @@ func Score(want data.Scene, got []Detection) Result {
 	}
 	r := Result{Object: true, Color: true, Count: true}
 	for _, g := range wg {
-		if find(g.shape, "") == nil {
+		if find(g.Shape, "") == nil {
 			r.Object = false
 		}
-		d := find(g.shape, g.color)
+		d := find(g.Shape, g.Color)
 		if d == nil {
 			r.Color, r.Count = false, false
 			continue
 		}
-		if d.count != g.count {
+		if d.Count != g.Count {
 			r.Count = false
 		}
 	}
 	r.HasPosition = len(wg) >= 2
 	if r.HasPosition {
-		r.Position = r.Color && relationHolds(wg, func(g group) *group { return find(g.shape, g.color) })
+		r.Position = r.Color && relationHolds(wg, func(g data.ObjectGroup) *data.ObjectGroup { return find(g.Shape, g.Color) })
 	}
 	r.Exact = r.Color && r.Count && len(dg) == len(wg) && (!r.HasPosition || r.Position)
 	return r
 }
 
-func relationHolds(wg []group, match func(group) *group) bool {
+func relationHolds(wg []data.ObjectGroup, match func(data.ObjectGroup) *data.ObjectGroup) bool {
 	if len(wg) == 2 {
 		a, b := wg[0], wg[1]
 		da, db := match(a), match(b)
-		if math.Abs(b.cx-a.cx) >= math.Abs(b.cy-a.cy) {
-			return (b.cx-a.cx)*(db.cx-da.cx) > 0
+		if math.Abs(b.CX-a.CX) >= math.Abs(b.CY-a.CY) {
+			return (b.CX-a.CX)*(db.CX-da.CX) > 0
 		}
-		return (b.cy-a.cy)*(db.cy-da.cy) > 0
+		return (b.CY-a.CY)*(db.CY-da.CY) > 0
 	}
 	order := make([]int, len(wg))
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(i, j int) bool { return wg[order[i]].cx < wg[order[j]].cx })
+	sort.SliceStable(order, func(i, j int) bool { return wg[order[i]].CX < wg[order[j]].CX })
 	for k := 1; k < len(order); k++ {
-		if match(wg[order[k-1]]).cx >= match(wg[order[k]]).cx {
+		if match(wg[order[k-1]]).CX >= match(wg[order[k]]).CX {
 			return false
 		}
 	}

@@ -21,55 +21,46 @@ import torch.nn.functional as F
 EPS_NORM = 1e-5
 EPS_ATTN = 1e-15
 
+def tiny_config(head_dim, block_types, widths, layers, multiscales, sampling, norms, acts, conv_act, scaling_factor):
+    """A three-stage AutoencoderDC config whose encoder and decoder share block types and widths;
+    layers and multiscales are (encoder, decoder) pairs, sampling is (upsample, downsample)."""
+    return {
+        "in_channels": 3,
+        "latent_channels": 4,
+        "attention_head_dim": head_dim,
+        "encoder_block_types": block_types,
+        "decoder_block_types": block_types,
+        "encoder_block_out_channels": widths,
+        "decoder_block_out_channels": widths,
+        "encoder_layers_per_block": layers[0],
+        "decoder_layers_per_block": layers[1],
+        "encoder_qkv_multiscales": multiscales[0],
+        "decoder_qkv_multiscales": multiscales[1],
+        "upsample_block_type": sampling[0],
+        "downsample_block_type": sampling[1],
+        "decoder_norm_types": norms,
+        "decoder_act_fns": acts,
+        "encoder_out_shortcut": True,
+        "decoder_in_shortcut": True,
+        "decoder_conv_act_fn": conv_act,
+        "scaling_factor": scaling_factor,
+    }
+
+
 CONFIGS = {
     # SANA-like: stride-2 conv downsampling, nearest-interpolate upsampling, multi-scale attention
     # with two kernel sizes; on 8x8 images stage 2 runs at 2x2 (N=4 <= d=8: quadratic form), on
     # 16x16 images every attention stage has N > d (linear form).
-    "sana_tiny": {
-        "_class_name": "AutoencoderDC",
-        "in_channels": 3,
-        "latent_channels": 4,
-        "attention_head_dim": 8,
-        "encoder_block_types": ["ResBlock", "EfficientViTBlock", "EfficientViTBlock"],
-        "decoder_block_types": ["ResBlock", "EfficientViTBlock", "EfficientViTBlock"],
-        "encoder_block_out_channels": [8, 16, 16],
-        "decoder_block_out_channels": [8, 16, 16],
-        "encoder_layers_per_block": [1, 1, 1],
-        "decoder_layers_per_block": [1, 2, 1],
-        "encoder_qkv_multiscales": [[], [3], [5]],
-        "decoder_qkv_multiscales": [[], [5], [3, 5]],
-        "upsample_block_type": "interpolate",
-        "downsample_block_type": "Conv",
-        "decoder_norm_types": "rms_norm",
-        "decoder_act_fns": "silu",
-        "encoder_out_shortcut": True,
-        "decoder_in_shortcut": True,
-        "decoder_conv_act_fn": "relu",
-        "scaling_factor": 0.5,
-    },
+    "sana_tiny": {"_class_name": "AutoencoderDC", **tiny_config(
+        8, ["ResBlock", "EfficientViTBlock", "EfficientViTBlock"], [8, 16, 16],
+        ([1, 1, 1], [1, 2, 1]), ([[], [3], [5]], [[], [5], [3, 5]]), ("interpolate", "Conv"),
+        "rms_norm", "silu", "relu", 0.5)},
     # "in/mix"-like: stage 0 without layers (conv_in/conv_out are pixel (un)shuffle blocks), batch
     # norm with ReLU/GELU residual blocks in the decoder, single-scale attention, mish at the end.
-    "in_tiny": {
-        "in_channels": 3,
-        "latent_channels": 4,
-        "attention_head_dim": 4,
-        "encoder_block_types": ["ResBlock", "ResBlock", "EfficientViTBlock"],
-        "decoder_block_types": ["ResBlock", "ResBlock", "EfficientViTBlock"],
-        "encoder_block_out_channels": [8, 8, 16],
-        "decoder_block_out_channels": [8, 8, 16],
-        "encoder_layers_per_block": [0, 1, 1],
-        "decoder_layers_per_block": [0, 2, 1],
-        "encoder_qkv_multiscales": [[], [], []],
-        "decoder_qkv_multiscales": [[], [], []],
-        "upsample_block_type": "pixel_shuffle",
-        "downsample_block_type": "pixel_unshuffle",
-        "decoder_norm_types": ["batch_norm", "batch_norm", "rms_norm"],
-        "decoder_act_fns": ["relu", "gelu", "silu"],
-        "encoder_out_shortcut": True,
-        "decoder_in_shortcut": True,
-        "decoder_conv_act_fn": "mish",
-        "scaling_factor": 0.25,
-    },
+    "in_tiny": tiny_config(
+        4, ["ResBlock", "ResBlock", "EfficientViTBlock"], [8, 8, 16],
+        ([0, 1, 1], [0, 2, 1]), ([[], [], []], [[], [], []]), ("pixel_shuffle", "pixel_unshuffle"),
+        ["batch_norm", "batch_norm", "rms_norm"], ["relu", "gelu", "silu"], "mish", 0.25),
 }
 
 INPUTS = {"sana_tiny": [(2, 8, 8), (1, 16, 16)], "in_tiny": [(2, 16, 16)]}

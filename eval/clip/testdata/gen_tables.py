@@ -36,29 +36,33 @@ def go_string(s):
     return '"' + "".join(out) + '"'
 
 
+def go_map(doc, name, table):
+    """The Go declaration of a map[string]string variable: doc (comment lines), then the entries sorted by key."""
+    lines = ["// %s\n" % line for line in doc]
+    lines.append("var %s = map[string]string{\n" % name)
+    for key in sorted(table):
+        lines.append("\t%s: %s,\n" % (go_string(key), go_string(table[key])))
+    lines.append("}\n")
+    return "".join(lines)
+
+
 def entities():
     html5 = html.entities.html5
-    lines = [HEADER]
-    lines.append("// html5Entities is Python's html.entities.html5: entity names (with their ';' where the\n")
-    lines.append("// name has one) and the text they stand for.\n")
-    lines.append("var html5Entities = map[string]string{\n")
-    for name in sorted(html5):
-        lines.append("\t%s: %s,\n" % (go_string(name), go_string(html5[name])))
-    lines.append("}\n\n")
     upper = {}
     for name, text in html5.items():
         if name.endswith(";") and name == name.lower():
             ref = "&" + name.upper()
             if html.unescape(ref) == ref:
                 upper[ref] = text.upper()
-    lines.append("// ftfyUpperEntities are the all-caps references ftfy's unescape_html decodes besides the\n")
-    lines.append("// html5 names ending in ';': \"&NTILDE;\" for \"&ntilde;\", decoded to the upper case.\n")
-    lines.append("var ftfyUpperEntities = map[string]string{\n")
-    for ref in sorted(upper):
-        lines.append("\t%s: %s,\n" % (go_string(ref), go_string(upper[ref])))
-    lines.append("}\n")
+    out = HEADER + go_map([
+        "html5Entities is Python's html.entities.html5: entity names (with their ';' where the",
+        "name has one) and the text they stand for.",
+    ], "html5Entities", html5) + "\n" + go_map([
+        "ftfyUpperEntities are the all-caps references ftfy's unescape_html decodes besides the",
+        "html5 names ending in ';': \"&NTILDE;\" for \"&ntilde;\", decoded to the upper case.",
+    ], "ftfyUpperEntities", upper)
     with open("html5_entities.go", "w") as f:
-        f.write("".join(lines))
+        f.write(out)
 
 
 if __name__ == "__main__":

@@ -153,8 +153,8 @@ func Float32s(t *tensors.Tensor) ([]float32, error) {
 	return tensors.CopyFlatData[float32](t)
 }
 
-// Tensor builds a float32 tensor from data and dimensions.
-func Tensor(data []float32, dims ...int) (*tensors.Tensor, error) {
+// Tensor builds a float32 or int32 tensor from data and dimensions.
+func Tensor[T float32 | int32](data []T, dims ...int) (*tensors.Tensor, error) {
 	size := 1
 	for _, d := range dims {
 		size *= d
@@ -162,24 +162,8 @@ func Tensor(data []float32, dims ...int) (*tensors.Tensor, error) {
 	if size != len(data) {
 		return nil, fmt.Errorf("%d values for dimensions %v", len(data), dims)
 	}
-	t := tensors.FromShape(shapes.Make(dtypes.Float32, dims...))
-	if err := tensors.MutableFlatData(t, func(flat []float32) { copy(flat, data) }); err != nil {
-		return nil, err
-	}
-	return t, nil
-}
-
-// Int32Tensor builds an int32 tensor from data and dimensions.
-func Int32Tensor(data []int32, dims ...int) (*tensors.Tensor, error) {
-	size := 1
-	for _, d := range dims {
-		size *= d
-	}
-	if size != len(data) {
-		return nil, fmt.Errorf("%d values for dimensions %v", len(data), dims)
-	}
-	t := tensors.FromShape(shapes.Make(dtypes.Int32, dims...))
-	if err := tensors.MutableFlatData(t, func(flat []int32) { copy(flat, data) }); err != nil {
+	t := tensors.FromShape(shapes.Make(dtypes.FromGenericsType[T](), dims...))
+	if err := tensors.MutableFlatData(t, func(flat []T) { copy(flat, data) }); err != nil {
 		return nil, err
 	}
 	return t, nil

@@ -4,10 +4,7 @@ package checkpoints
 // weights named as model.ControlParamSpecs names them, plus config.json.
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,7 +14,6 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 
-	"github.com/sprint-distill/sprint/atomicfile"
 	"github.com/sprint-distill/sprint/model"
 	"github.com/sprint-distill/sprint/safetensors"
 )
@@ -167,25 +163,9 @@ func ControlNetLayers(path string) (int, error) {
 			return cc.NumLayers, nil
 		}
 	}
-	file, sharded, err := safetensors.Resolve(path)
+	names, err := safetensors.Names(path)
 	if err != nil {
 		return 0, err
-	}
-	var names []string
-	if sharded {
-		idx, err := safetensors.ReadIndex(file)
-		if err != nil {
-			return 0, err
-		}
-		names = slices.Collect(maps.Keys(idx.WeightMap))
-	} else {
-		infos, _, err := safetensors.ReadHeader(file)
-		if err != nil {
-			return 0, err
-		}
-		for _, in := range infos {
-			names = append(names, in.Name)
-		}
 	}
 	n := 0
 	for _, name := range names {
@@ -228,33 +208,27 @@ func ExportControlNet(dir string, cfg model.Config, layers int, p model.Params, 
 	if err := model.CheckControlParams(cfg, layers, p); err != nil {
 		return fmt.Errorf("exporting the ControlNet to %s: %w", dir, err)
 	}
+	outDT, err := exportDType(opts.DType)
+	if err != nil {
+		return fmt.Errorf("exporting the ControlNet to %s: %w", dir, err)
+	}
 	out := make(map[string]*tensors.Tensor, len(p))
 	for name, t := range p {
-		if opts.DType != "" {
-			dt, err := exportDType(opts.DType)
-			if err != nil {
-				return fmt.Errorf("exporting the ControlNet to %s: %w", dir, err)
-			}
-			if t, err = ConvertTensor(t, dt); err != nil {
+		if outDT != dtypes.InvalidDType {
+			if t, err = ConvertTensor(t, outDT); err != nil {
 				return fmt.Errorf("exporting %s: %w", name, err)
 			}
 		}
 		out[name] = t
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("exporting the ControlNet: %w", err)
-	}
-	md := map[string]string{"format": "pt"}
-	maps.Copy(md, opts.Metadata)
-	if err := safetensors.WriteFile(filepath.Join(dir, DiffusersWeightsFile), out, md); err != nil {
-		return err
-	}
-	return writeJSON(filepath.Join(dir, DiffusersConfigFile), cc)
+	return writeModelFolder(dir, "exporting the ControlNet", out, opts.Metadata, cc)
 }
 
-// exportDType parses ExportOptions.DType.
+// exportDType parses ExportOptions.DType: dtypes.InvalidDType for "", the parameters' own.
 func exportDType(name string) (dtypes.DType, error) {
 	switch name {
+	case "":
+		return dtypes.InvalidDType, nil
 	case "float32":
 		return dtypes.Float32, nil
 	case "bfloat16":
@@ -263,29 +237,4 @@ func exportDType(name string) (dtypes.DType, error) {
 		return dtypes.Float16, nil
 	}
 	return dtypes.InvalidDType, fmt.Errorf("unknown dtype %q (want float32, bfloat16 or float16)", name)
-}
-
-// writeJSON writes v as indented JSON atomically.
-func writeJSON(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	data = append(data, '\n')
-	return atomicfile.Write(atomicfile.OS{}, path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
-// readJSON decodes the JSON file at path into v.
-func readJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }

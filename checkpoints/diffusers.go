@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"math"
 	"os"
@@ -20,7 +19,6 @@ import (
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 
-	"github.com/sprint-distill/sprint/atomicfile"
 	"github.com/sprint-distill/sprint/model"
 	"github.com/sprint-distill/sprint/safetensors"
 )
@@ -77,25 +75,9 @@ func LoadDiffusers(path string, cfg model.Config, role model.Role) (p model.Para
 // DiffusersRole tells from a checkpoint's tensor names (header or index only, no data) whether
 // it holds a student (guidance embedder present) or a teacher.
 func DiffusersRole(path string) (model.Role, error) {
-	file, sharded, err := safetensors.Resolve(path)
+	names, err := safetensors.Names(path)
 	if err != nil {
 		return model.Teacher, err
-	}
-	var names []string
-	if sharded {
-		idx, err := safetensors.ReadIndex(file)
-		if err != nil {
-			return model.Teacher, err
-		}
-		names = slices.Collect(maps.Keys(idx.WeightMap))
-	} else {
-		infos, _, err := safetensors.ReadHeader(file)
-		if err != nil {
-			return model.Teacher, err
-		}
-		for _, in := range infos {
-			names = append(names, in.Name)
-		}
 	}
 	return model.RoleOfNames(names), nil
 }
@@ -131,17 +113,9 @@ func ExportDiffusers(dir string, cfg model.Config, p model.Params, opts ExportOp
 	if err != nil {
 		return fmt.Errorf("exporting to %s: %w", dir, err)
 	}
-	var outDT dtypes.DType
-	switch opts.DType {
-	case "":
-	case "float32":
-		outDT = dtypes.Float32
-	case "bfloat16":
-		outDT = dtypes.BFloat16
-	case "float16":
-		outDT = dtypes.Float16
-	default:
-		return fmt.Errorf("exporting to %s: unknown dtype %q (want float32, bfloat16 or float16)", dir, opts.DType)
+	outDT, err := exportDType(opts.DType)
+	if err != nil {
+		return fmt.Errorf("exporting to %s: %w", dir, err)
 	}
 	exported := make(map[string]*tensors.Tensor)
 	known := make(map[string]bool)
@@ -175,15 +149,22 @@ func ExportDiffusers(dir string, cfg model.Config, p model.Params, opts ExportOp
 	if err := model.KeysError(fmt.Sprintf("the %s parameters to export", role), missing, unexpected, misshaped); err != nil {
 		return err
 	}
+	return writeModelFolder(dir, "exporting", exported, opts.Metadata, dc)
+}
+
+// writeModelFolder writes a diffusers model folder, both files atomically: the weights as
+// dir/diffusion_pytorch_model.safetensors, their header metadata {"format": "pt"} plus md,
+// and config as dir/config.json. what starts the error when dir cannot be made.
+func writeModelFolder(dir, what string, weights map[string]*tensors.Tensor, md map[string]string, config any) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("exporting: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	md := map[string]string{"format": "pt"}
-	maps.Copy(md, opts.Metadata)
-	if err := safetensors.WriteFile(filepath.Join(dir, DiffusersWeightsFile), exported, md); err != nil {
+	header := map[string]string{"format": "pt"}
+	maps.Copy(header, md)
+	if err := safetensors.WriteFile(filepath.Join(dir, DiffusersWeightsFile), weights, header); err != nil {
 		return err
 	}
-	return WriteDiffusersConfig(filepath.Join(dir, DiffusersConfigFile), dc)
+	return writeJSON(filepath.Join(dir, DiffusersConfigFile), config)
 }
 
 // DiffusersConfig is the config.json of diffusers' SanaTransformer2DModel (the fields of its
@@ -333,17 +314,7 @@ func (dc DiffusersConfig) ModelConfig() (model.Config, model.Role, error) {
 }
 
 // WriteDiffusersConfig writes config.json atomically.
-func WriteDiffusersConfig(path string, dc DiffusersConfig) error {
-	data, err := json.MarshalIndent(dc, "", "  ")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	data = append(data, '\n')
-	return atomicfile.Write(atomicfile.OS{}, path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
+func WriteDiffusersConfig(path string, dc DiffusersConfig) error { return writeJSON(path, dc) }
 
 // ReadDiffusersConfig reads a config.json (or the one in a model folder).
 func ReadDiffusersConfig(path string) (DiffusersConfig, error) {

@@ -14,11 +14,9 @@ import (
 	"slices"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/dtypes/bfloat16"
-	"github.com/gomlx/compute/dtypes/float16"
-	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/sprint-distill/sprint/internal/tensorconv"
 	"github.com/sprint-distill/sprint/model"
 	"github.com/sprint-distill/sprint/safetensors"
 )
@@ -343,81 +341,5 @@ func ConvertTensor(t *tensors.Tensor, dt dtypes.DType) (*tensors.Tensor, error) 
 	if !dt.IsFloat() {
 		return nil, fmt.Errorf("cannot convert %s to non-float %s", t.DType(), dt)
 	}
-	if t.Size() == 0 {
-		return tensors.FromShape(shapes.Make(dt, t.Shape().Dimensions...)), nil
-	}
-	vals := make([]float64, t.Size())
-	var convErr error
-	err := t.ConstFlatData(func(flat any) {
-		switch f := flat.(type) {
-		case []float64:
-			copy(vals, f)
-		case []float32:
-			for i, v := range f {
-				vals[i] = float64(v)
-			}
-		case []bfloat16.BFloat16:
-			for i, v := range f {
-				vals[i] = float64(v.Float32())
-			}
-		case []float16.Float16:
-			for i, v := range f {
-				vals[i] = float64(v.Float32())
-			}
-		case []int64:
-			for i, v := range f {
-				vals[i] = float64(v)
-			}
-		case []int32:
-			for i, v := range f {
-				vals[i] = float64(v)
-			}
-		case []uint8:
-			for i, v := range f {
-				vals[i] = float64(v)
-			}
-		case []bool:
-			for i, v := range f {
-				if v {
-					vals[i] = 1
-				}
-			}
-		default:
-			convErr = fmt.Errorf("cannot convert %s to %s", t.DType(), dt)
-		}
-	})
-	if err == nil {
-		err = convErr
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := tensors.FromShape(shapes.Make(dt, t.Shape().Dimensions...))
-	err = out.MutableFlatData(func(flat any) {
-		switch f := flat.(type) {
-		case []float64:
-			copy(f, vals)
-		case []float32:
-			for i, v := range vals {
-				f[i] = float32(v)
-			}
-		case []bfloat16.BFloat16:
-			for i, v := range vals {
-				f[i] = bfloat16.FromFloat64(v)
-			}
-		case []float16.Float16:
-			for i, v := range vals {
-				f[i] = float16.FromFloat64(v)
-			}
-		default:
-			convErr = fmt.Errorf("cannot convert %s to %s", t.DType(), dt)
-		}
-	})
-	if err == nil {
-		err = convErr
-	}
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return tensorconv.Convert(t, dt)
 }

@@ -7,10 +7,8 @@ import (
 	"slices"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/dtypes/bfloat16"
-	"github.com/gomlx/compute/dtypes/float16"
-	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/tensorconv"
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
@@ -114,51 +112,9 @@ func ConvertTensor(t *tensors.Tensor, dt dtypes.DType) (*tensors.Tensor, error) 
 	if !isFloat(t.DType()) || !isFloat(dt) {
 		return nil, fmt.Errorf("cannot convert %s to %s, want float dtypes (float32, bfloat16, float16, float64)", t.DType(), dt)
 	}
-	out := tensors.FromShape(shapes.Make(dt, t.Shape().Dimensions...))
-	var convErr error
-	err := t.ConstFlatData(func(src any) {
-		convErr = out.MutableFlatData(func(dst any) { convertFlat(src, dst) })
-	})
-	if err == nil {
-		err = convErr
-	}
-	return out, err
+	return tensorconv.Convert(t, dt)
 }
 
 func isFloat(dt dtypes.DType) bool {
 	return dt == dtypes.Float32 || dt == dtypes.Float64 || dt == dtypes.BFloat16 || dt == dtypes.Float16
-}
-
-// convertFlat copies src into dst (same length), both float slices of any supported type.
-func convertFlat(src, dst any) {
-	var at func(i int) float64
-	n := 0
-	switch s := src.(type) {
-	case []float32:
-		at, n = func(i int) float64 { return float64(s[i]) }, len(s)
-	case []float64:
-		at, n = func(i int) float64 { return s[i] }, len(s)
-	case []bfloat16.BFloat16:
-		at, n = func(i int) float64 { return float64(s[i].Float32()) }, len(s)
-	case []float16.Float16:
-		at, n = func(i int) float64 { return float64(s[i].Float32()) }, len(s)
-	}
-	switch d := dst.(type) {
-	case []float32:
-		for i := range n {
-			d[i] = float32(at(i))
-		}
-	case []float64:
-		for i := range n {
-			d[i] = at(i)
-		}
-	case []bfloat16.BFloat16:
-		for i := range n {
-			d[i] = bfloat16.FromFloat64(at(i))
-		}
-	case []float16.Float16:
-		for i := range n {
-			d[i] = float16.FromFloat64(at(i))
-		}
-	}
 }

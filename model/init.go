@@ -9,9 +9,8 @@ import (
 	"strings"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/dtypes/bfloat16"
-	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/tensorconv"
 )
 
 // initRule fills the values of a parameter of the given dims from its random stream.
@@ -100,32 +99,12 @@ func paramRNG(seed int64, name string) *rand.Rand {
 	return rand.New(rand.NewPCG(uint64(seed), h.Sum64()))
 }
 
-// newTensor builds a host tensor of dtype dt from float64 values.
+// newTensor builds a host tensor of dtype dt (float64, float32 or bfloat16) from float64 values.
 func newTensor(dt dtypes.DType, dims []int, vals []float64) (*tensors.Tensor, error) {
-	t := tensors.FromShape(shapes.Make(dt, dims...))
-	if len(vals) == 0 {
-		return t, nil
+	if !paramDType(dt) {
+		return nil, fmt.Errorf("unsupported parameter dtype %s", dt)
 	}
-	var err error
-	switch dt {
-	case dtypes.Float64:
-		err = tensors.MutableFlatData(t, func(f []float64) { copy(f, vals) })
-	case dtypes.Float32:
-		err = tensors.MutableFlatData(t, func(f []float32) {
-			for i, v := range vals {
-				f[i] = float32(v)
-			}
-		})
-	case dtypes.BFloat16:
-		err = tensors.MutableFlatData(t, func(f []bfloat16.BFloat16) {
-			for i, v := range vals {
-				f[i] = bfloat16.FromFloat64(v)
-			}
-		})
-	default:
-		err = fmt.Errorf("unsupported parameter dtype %s", dt)
-	}
-	return t, err
+	return tensorconv.FromFloat64s(dt, vals, dims...)
 }
 
 // StudentFromTeacher builds the student's initial parameters from the teacher's (§6): every

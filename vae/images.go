@@ -7,9 +7,8 @@ import (
 	"math"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/dtypes/bfloat16"
-	"github.com/gomlx/compute/dtypes/float16"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/tensorconv"
 )
 
 // ToImages converts decoded images (B, 3, H, W) in [−1, 1] to 8-bit RGB the way SANA saves
@@ -102,38 +101,9 @@ func Float32(t *tensors.Tensor) (*tensors.Tensor, error) { return toFloat32(t) }
 
 // toFloat32 returns t as a float32 tensor (t itself when it already is one).
 func toFloat32(t *tensors.Tensor) (*tensors.Tensor, error) {
-	dims := t.Shape().Dimensions
-	var vals []float32
-	var err error
 	switch t.DType() {
-	case dtypes.Float32:
-		return t, nil
-	case dtypes.Float64:
-		err = tensors.ConstFlatData(t, func(f []float64) {
-			vals = make([]float32, len(f))
-			for i, v := range f {
-				vals[i] = float32(v)
-			}
-		})
-	case dtypes.BFloat16:
-		err = tensors.ConstFlatData(t, func(f []bfloat16.BFloat16) {
-			vals = make([]float32, len(f))
-			for i, v := range f {
-				vals[i] = v.Float32()
-			}
-		})
-	case dtypes.Float16:
-		err = tensors.ConstFlatData(t, func(f []float16.Float16) {
-			vals = make([]float32, len(f))
-			for i, v := range f {
-				vals[i] = v.Float32()
-			}
-		})
-	default:
-		return nil, fmt.Errorf("tensor of dtype %s: want a float tensor", t.DType())
+	case dtypes.Float32, dtypes.Float64, dtypes.BFloat16, dtypes.Float16:
+		return tensorconv.Convert(t, dtypes.Float32)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return tensors.FromFlatDataAndDimensions(vals, dims...), nil
+	return nil, fmt.Errorf("tensor of dtype %s: want a float tensor", t.DType())
 }

@@ -13,10 +13,9 @@ import (
 	"strings"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/dtypes/bfloat16"
-	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/sprint-distill/sprint/internal/tensorconv"
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
@@ -314,16 +313,8 @@ func Save(dir string, cfg Config, p Params, dtype dtypes.DType) error {
 		case dtypes.Float32:
 			out[name] = t
 		case dtypes.BFloat16:
-			vals, err := tensors.CopyFlatData[float32](t)
+			bt, err := tensorconv.Convert(t, dtypes.BFloat16)
 			if err != nil {
-				return fmt.Errorf("saving DC-AE tensor %q: %w", name, err)
-			}
-			bt := tensors.FromShape(shapes.Make(dtypes.BFloat16, t.Shape().Dimensions...))
-			if err := tensors.MutableFlatData(bt, func(f []bfloat16.BFloat16) {
-				for i, v := range vals {
-					f[i] = bfloat16.FromFloat32(v)
-				}
-			}); err != nil {
 				return fmt.Errorf("saving DC-AE tensor %q: %w", name, err)
 			}
 			out[name] = bt

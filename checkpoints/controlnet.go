@@ -98,46 +98,27 @@ func LoadControlNet(path string, cfg model.Config, layers int) (p model.Params, 
 // checkFinite). A name not in specs, a wrong shape, a non-float dtype, or a spec that required
 // accepts and the file lacks is an error (about what) listing them all.
 func loadSpecs(path, what string, specs []model.ParamSpec, dt dtypes.DType, checkFinite bool, required func(name string) bool) (model.Params, error) {
-	want := make(map[string][]int, len(specs))
-	for _, s := range specs {
-		want[s.Name] = s.Dims
-	}
-	p := make(model.Params, len(want))
-	var unexpected, misshaped []string
-	seen := make(map[string]bool, len(want))
-	_, err := safetensors.ForEach(path, func(name string, t *tensors.Tensor) error {
-		dims, ok := want[name]
-		seen[name] = true
-		switch {
-		case !ok:
-			unexpected = append(unexpected, name)
-		case !slices.Equal(t.Shape().Dimensions, dims):
-			misshaped = append(misshaped, fmt.Sprintf("%s: have %v, want %v", name, t.Shape().Dimensions, dims))
-		case !t.DType().IsFloat():
-			misshaped = append(misshaped, fmt.Sprintf("%s: stored as %s, want a floating-point dtype", name, t.DType()))
-		default:
-			if checkFinite {
-				if err := safetensors.CheckFinite(path, name, t); err != nil {
-					return err
-				}
-			}
-			c, err := ConvertTensor(t, dt)
-			if err != nil {
-				return fmt.Errorf("loading %s: tensor %q: %w", path, name, err)
-			}
-			p[name] = c
+	p := make(model.Params, len(specs))
+	missing, unexpected, misshaped, err := safetensors.Match(path, specs, func(name string, t *tensors.Tensor) (string, error) {
+		if !t.DType().IsFloat() {
+			return fmt.Sprintf("%s: stored as %s, want a floating-point dtype", name, t.DType()), nil
 		}
-		return nil
+		if checkFinite {
+			if err := safetensors.CheckFinite(path, name, t); err != nil {
+				return "", err
+			}
+		}
+		c, err := ConvertTensor(t, dt)
+		if err != nil {
+			return "", fmt.Errorf("loading %s: tensor %q: %w", path, name, err)
+		}
+		p[name] = c
+		return "", nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	var missing []string
-	for _, s := range specs {
-		if !seen[s.Name] && required(s.Name) {
-			missing = append(missing, s.Name)
-		}
-	}
+	missing = slices.DeleteFunc(missing, func(name string) bool { return !required(name) })
 	if err := model.KeysError(what, missing, unexpected, misshaped); err != nil {
 		return nil, err
 	}

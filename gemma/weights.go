@@ -36,29 +36,9 @@ func LoadParams(path string, c Config, dt dtypes.DType) (Params, error) {
 	if _, _, err := safetensors.Resolve(path); err != nil {
 		return nil, fmt.Errorf("gemma weights: %w; %s", err, WantedFolder)
 	}
-	specs := ParamSpecs(c)
-	want := make(map[string][]int, len(specs))
-	for _, s := range specs {
-		want[s.Name] = s.Dims
-	}
-	p := make(Params, len(specs))
-	var unexpected, misshaped []string
-	seen := make(map[string]bool, len(specs))
+	p := make(Params)
 	var storedDType dtypes.DType
-	_, err := safetensors.ForEach(path, func(name string, t *tensors.Tensor) error {
-		if name == LMHead {
-			return nil
-		}
-		dims, ok := want[name]
-		if !ok {
-			unexpected = append(unexpected, name)
-			return nil
-		}
-		seen[name] = true
-		if !slices.Equal(t.Shape().Dimensions, dims) {
-			misshaped = append(misshaped, fmt.Sprintf("%s: have %v, want %v", name, t.Shape().Dimensions, dims))
-			return nil
-		}
+	missing, unexpected, misshaped, err := safetensors.Match(path, ParamSpecs(c), func(name string, t *tensors.Tensor) (string, error) {
 		target := dt
 		if target == dtypes.InvalidDType {
 			target = storedTarget(t.DType())
@@ -66,27 +46,23 @@ func LoadParams(path string, c Config, dt dtypes.DType) (Params, error) {
 		if storedDType == dtypes.InvalidDType {
 			storedDType = target
 		} else if target != storedDType {
-			return fmt.Errorf("gemma weights %s: tensor %q is %s, the others %s; pass a dtype to convert them all", path, name, t.DType(), storedDType)
+			return "", fmt.Errorf("gemma weights %s: tensor %q is %s, the others %s; pass a dtype to convert them all", path, name, t.DType(), storedDType)
 		}
 		if err := safetensors.CheckFinite(path, name, t); err != nil {
-			return fmt.Errorf("gemma weights: %w", err)
+			return "", fmt.Errorf("gemma weights: %w", err)
 		}
 		ct, err := ConvertTensor(t, target)
 		if err != nil {
-			return fmt.Errorf("gemma weights %s: tensor %q: %w", path, name, err)
+			return "", fmt.Errorf("gemma weights %s: tensor %q: %w", path, name, err)
 		}
 		p[name] = ct
-		return nil
+		return "", nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	var missing []string
-	for _, s := range specs {
-		if !seen[s.Name] {
-			missing = append(missing, s.Name)
-		}
-	}
+	// LMHead, tied to the embedding, is no parameter of the encoder but no error either.
+	unexpected = slices.DeleteFunc(unexpected, func(name string) bool { return name == LMHead })
 	if err := keysError("gemma weights in "+path, missing, unexpected, misshaped); err != nil {
 		return nil, err
 	}

@@ -1,12 +1,11 @@
 package gemma
 
 import (
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/netgraph"
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
@@ -108,14 +107,7 @@ type Params map[string]*tensors.Tensor
 
 // Sorted returns the names in sorted order and the tensors in the same order: the order in
 // which the Runner passes parameters to its graph (see WeightsFromNodes).
-func (p Params) Sorted() ([]string, []*tensors.Tensor) {
-	names := slices.Sorted(maps.Keys(p))
-	ts := make([]*tensors.Tensor, len(names))
-	for i, n := range names {
-		ts[i] = p[n]
-	}
-	return names, ts
-}
+func (p Params) Sorted() ([]string, []*tensors.Tensor) { return netgraph.Sorted(p) }
 
 // Check compares p against ParamSpecs(c): it returns an error listing the missing,
 // unexpected and mis-shaped names, or nil when they match exactly.

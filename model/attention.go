@@ -4,6 +4,7 @@ import (
 	"math"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
+	"github.com/sprint-distill/sprint/internal/netgraph"
 )
 
 // linearAttention is SANA's ReLU linear attention (LiteLA), per head of width d:
@@ -21,19 +22,19 @@ func linearAttention(cfg Config, w Weights, a attentionParams, x *Node) *Node {
 		q = rmsNorm(q, w.get(a.normQ), cfg.QKNormEps)
 		k = rmsNorm(k, w.get(a.normK), cfg.QKNormEps)
 	}
-	adt := attnDType(dt)
+	adt := netgraph.WideDType(dt)
 	dims := x.Shape().Dimensions
 	B, N, D := dims[0], dims[1], dims[2]
 	heads, d := cfg.SelfHeads(), cfg.SelfHeadDim
-	q = Reshape(relu(toDType(q, adt)), B, N, heads, d)
-	k = Reshape(relu(toDType(k, adt)), B, N, heads, d)
-	v = Reshape(toDType(v, adt), B, N, heads, d)
+	q = Reshape(relu(netgraph.Cast(q, adt)), B, N, heads, d)
+	k = Reshape(relu(netgraph.Cast(k, adt)), B, N, heads, d)
+	v = Reshape(netgraph.Cast(v, adt), B, N, heads, d)
 	kv := Einsum("bnhd,bnhe->bhde", k, v)                   // Σ_m k_m v_mᵀ
 	kSum := ReduceSum(k, 1)                                 // Σ_m k_m: (B, heads, d)
 	num := Einsum("bnhd,bhde->bnhe", q, kv)                 // (B, N, heads, d)
 	den := ExpandAxes(Einsum("bnhd,bhd->bnh", q, kSum), -1) // (B, N, heads, 1)
 	o := Div(num, AddScalar(den, cfg.LinearAttnEps))
-	o = toDType(Reshape(o, B, N, D), dt)
+	o = netgraph.Cast(Reshape(o, B, N, D), dt)
 	return a.toOut.apply(w, o)
 }
 
@@ -49,20 +50,20 @@ func crossAttention(cfg Config, w Weights, a attentionParams, x, y, bias *Node) 
 		q = rmsNorm(q, w.get(a.normQ), cfg.CrossNormEps)
 		k = rmsNorm(k, w.get(a.normK), cfg.CrossNormEps)
 	}
-	adt := attnDType(dt)
+	adt := netgraph.WideDType(dt)
 	B, N, D := x.Shape().Dimensions[0], x.Shape().Dimensions[1], x.Shape().Dimensions[2]
 	L := y.Shape().Dimensions[1]
 	heads := cfg.CrossHeads
 	d := D / heads
-	q = Reshape(toDType(q, adt), B, N, heads, d)
-	k = Reshape(toDType(k, adt), B, L, heads, d)
-	v = Reshape(toDType(v, adt), B, L, heads, d)
+	q = Reshape(netgraph.Cast(q, adt), B, N, heads, d)
+	k = Reshape(netgraph.Cast(k, adt), B, L, heads, d)
+	v = Reshape(netgraph.Cast(v, adt), B, L, heads, d)
 	logits := MulScalar(Einsum("bnhd,blhd->bhnl", q, k), 1/math.Sqrt(float64(d)))
 	if bias != nil {
 		logits = Add(logits, bias)
 	}
 	o := Einsum("bhnl,blhd->bnhd", softmax(logits), v)
-	o = toDType(Reshape(o, B, N, D), dt)
+	o = netgraph.Cast(Reshape(o, B, N, D), dt)
 	return a.toOut.apply(w, o)
 }
 

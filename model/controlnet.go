@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
+	"github.com/sprint-distill/sprint/internal/netgraph"
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
@@ -281,32 +282,32 @@ func controlResiduals(cfg Config, c *Control, x, t, text, mask *Node, hp, wp int
 	p, D, C := cfg.PatchSize, cfg.HiddenSize, cfg.InChannels
 	B := x.Shape().Dimensions[0]
 	embed := func(z *Node) *Node { // the shared p×p patch embedding
-		return linear(patchify(toDType(z, dt), p), Reshape(patchW, D, C*p*p), w.get(ct.patchEmbed.bias))
+		return linear(patchify(netgraph.Cast(z, dt), p), Reshape(patchW, D, C*p*p), w.get(ct.patchEmbed.bias))
 	}
 	// h = PatchEmbed(x) + input_block(PatchEmbed(cond))
 	h := Add(embed(x), ct.inputBlock.apply(w, embed(c.Cond)))
 
 	// Its own time embedding (teacher's, no guidance) and caption projection, as in Forward.
-	tt := toDType(t, dt)
+	tt := netgraph.Cast(t, dt)
 	cNoise := tt
 	if !cfg.DenseTime {
 		cNoise = MulScalar(tt, 1000)
 	}
 	emb := timestepMLP(w, ct.timeEmbedder, sinusoid(cNoise, dt))
 	t0 := Reshape(ct.timeLinear.apply(w, silu(emb)), B, 6, D)
-	y := ct.captionProjection.linear1.apply(w, toDType(text, dt))
+	y := ct.captionProjection.linear1.apply(w, netgraph.Cast(text, dt))
 	y = ct.captionProjection.linear2.apply(w, geluTanh(y))
 	y = rmsNorm(y, w.get(ct.captionNorm), captionNormEps)
 	var bias *Node
 	if mask != nil {
-		m := toDType(mask, attnDType(dt))
+		m := netgraph.Cast(mask, netgraph.WideDType(dt))
 		bias = Reshape(MulScalar(OneMinus(m), maskBias), B, 1, 1, m.Shape().Dimensions[1])
 	}
 
 	res := make([]*Node, c.Layers)
 	for i, b := range ct.blocks {
 		h = block(cfg, w, b, h, t0, y, bias, hp, wp)
-		res[i] = toDType(MulScalar(ct.outBlocks[i].apply(w, h), c.Scale), outDT) // r_i = scale·W_i h_i + scale·b_i
+		res[i] = netgraph.Cast(MulScalar(ct.outBlocks[i].apply(w, h), c.Scale), outDT) // r_i = scale·W_i h_i + scale·b_i
 	}
 	return res
 }
@@ -321,7 +322,7 @@ func TrigFlowControl(cfg Config, w Weights, ctrl *Control, xhat, theta, text, ma
 	}
 	cfg, table := tableFor(cfg, guidance)
 	dt := w.get(table.patchEmbed.weight).DType()
-	xFlow, t := trigflowInput(toDType(xhat, dt), toDType(theta, dt))
+	xFlow, t := trigflowInput(netgraph.Cast(xhat, dt), netgraph.Cast(theta, dt))
 	out := forward(cfg, table, w, Inputs{X: xFlow, T: t, Text: text, Mask: mask, Guidance: guidance, Control: ctrl}, featureBlocks)
 	return trigflowOutput(xFlow, t, out.V), out.Logvar, out.Features
 }

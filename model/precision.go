@@ -6,6 +6,7 @@ import (
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/netgraph"
 	"github.com/sprint-distill/sprint/internal/tensorconv"
 )
 
@@ -45,7 +46,7 @@ func castWeights(w Weights, dt dtypes.DType) Weights {
 			out[name] = n
 			continue
 		}
-		out[name] = toDType(n, dt)
+		out[name] = netgraph.Cast(n, dt)
 	}
 	return out
 }
@@ -53,7 +54,7 @@ func castWeights(w Weights, dt dtypes.DType) Weights {
 // outerDType is the dtype of the computations around the network that keep full precision
 // (the TrigFlow transforms, the time sinusoid, the logvar head): float64 for float64 models,
 // float32 otherwise.
-func outerDType(cfg Config) dtypes.DType { return attnDType(cfg.mustDType()) }
+func outerDType(cfg Config) dtypes.DType { return netgraph.WideDType(cfg.mustDType()) }
 
 // WithDType returns cfg with model.dtype naming dt (float32, float64 or bfloat16): the config
 // under which parameters are initialised and loaded in dt.

@@ -15,6 +15,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/sprint-distill/sprint/internal/netgraph"
 	"github.com/sprint-distill/sprint/internal/tensorconv"
 	"github.com/sprint-distill/sprint/safetensors"
 )
@@ -24,18 +25,7 @@ import (
 type Params map[string]*tensors.Tensor
 
 // Sorted returns the names in sorted order and the tensors in the same order.
-func (p Params) Sorted() ([]string, []*tensors.Tensor) {
-	names := make([]string, 0, len(p))
-	for n := range p {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	ts := make([]*tensors.Tensor, len(names))
-	for i, n := range names {
-		ts[i] = p[n]
-	}
-	return names, ts
-}
+func (p Params) Sorted() ([]string, []*tensors.Tensor) { return netgraph.Sorted(p) }
 
 // Parts selects which halves of the autoencoder to load.
 type Parts int

@@ -7,6 +7,17 @@ import (
 	"github.com/sprint-distill/sprint/internal/netgraph"
 )
 
+// project returns the queries of x and the keys and values of y, the queries and keys
+// RMS-normalised (ε eps) when the attention has QK norm weights.
+func (a attentionParams) project(w Weights, x, y *Node, eps float64) (q, k, v *Node) {
+	q, k, v = a.toQ.apply(w, x), a.toK.apply(w, y), a.toV.apply(w, y)
+	if a.normQ != nil {
+		q = rmsNorm(q, w.get(a.normQ), eps)
+		k = rmsNorm(k, w.get(a.normK), eps)
+	}
+	return q, k, v
+}
+
 // linearAttention is SANA's ReLU linear attention (LiteLA), per head of width d:
 //
 //	out_n = Σ_m v_m (k_m·q_n) / (Σ_m k_m·q_n + ε),  q, k ← ReLU(RMSNorm(q)), ReLU(RMSNorm(k))
@@ -15,13 +26,7 @@ import (
 // float32 when the model dtype is lower.
 func linearAttention(cfg Config, w Weights, a attentionParams, x *Node) *Node {
 	dt := x.DType()
-	q := a.toQ.apply(w, x)
-	k := a.toK.apply(w, x)
-	v := a.toV.apply(w, x)
-	if a.normQ != nil { // the table has the QK norm weights when cfg.QKNorm is set
-		q = rmsNorm(q, w.get(a.normQ), cfg.QKNormEps)
-		k = rmsNorm(k, w.get(a.normK), cfg.QKNormEps)
-	}
+	q, k, v := a.project(w, x, x, cfg.QKNormEps) // the table has the QK norm weights when cfg.QKNorm is set
 	adt := netgraph.WideDType(dt)
 	dims := x.Shape().Dimensions
 	B, N, D := dims[0], dims[1], dims[2]
@@ -43,13 +48,7 @@ func linearAttention(cfg Config, w Weights, a attentionParams, x *Node) *Node {
 // model dtype is lower.
 func crossAttention(cfg Config, w Weights, a attentionParams, x, y, bias *Node) *Node {
 	dt := x.DType()
-	q := a.toQ.apply(w, x)
-	k := a.toK.apply(w, y)
-	v := a.toV.apply(w, y)
-	if a.normQ != nil { // the table has the QK norm weights when cfg.CrossNorm is set
-		q = rmsNorm(q, w.get(a.normQ), cfg.CrossNormEps)
-		k = rmsNorm(k, w.get(a.normK), cfg.CrossNormEps)
-	}
+	q, k, v := a.project(w, x, y, cfg.CrossNormEps) // the table has the QK norm weights when cfg.CrossNorm is set
 	adt := netgraph.WideDType(dt)
 	B, N, D := x.Shape().Dimensions[0], x.Shape().Dimensions[1], x.Shape().Dimensions[2]
 	L := y.Shape().Dimensions[1]

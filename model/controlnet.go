@@ -106,16 +106,7 @@ func ValidateControlLayers(cfg Config, layers int) error {
 // ControlParamSpecs lists the parameters of a ControlNet with N copied blocks for the model
 // config, with SanaControlNetModel's names and shapes in its order. cfg must be valid.
 func ControlParamSpecs(cfg Config, layers int) []ParamSpec {
-	cfg, err := cfg.Resolved()
-	if err != nil {
-		panic(err)
-	}
-	table := newControlParamTable(cfg, layers)
-	specs := make([]ParamSpec, len(table.all))
-	for i, p := range table.all {
-		specs[i] = p.ParamSpec
-	}
-	return specs
+	return specsOf(newControlParamTable(cfg.mustResolved(), layers).all)
 }
 
 // CheckControlParams compares p with ControlParamSpecs(cfg, layers): nil when the names and
@@ -146,21 +137,7 @@ func initControlParamsFor(cfg Config, layers int, seed int64, keep func(string) 
 	if err := ValidateControlLayers(cfg, layers); err != nil {
 		return nil, err
 	}
-	dt := cfg.mustDType()
-	p := make(Params)
-	for _, s := range newControlParamTable(cfg, layers).all {
-		if keep != nil && !keep(s.Name) {
-			continue
-		}
-		vals := make([]float64, s.Size())
-		s.init(vals, s.Dims, paramRNG(seed, ControlNetPrefix+s.Name))
-		t, err := newTensor(dt, s.Dims, vals)
-		if err != nil {
-			return nil, fmt.Errorf("init ControlNet %s: %w", s.Name, err)
-		}
-		p[s.Name] = t
-	}
-	return p, nil
+	return initAll(newControlParamTable(cfg, layers).all, cfg.mustDType(), seed, ControlNetPrefix, keep, "init ControlNet")
 }
 
 // ControlNetFromTeacher builds a ControlNet initialised from a network's weights (SANA
@@ -223,29 +200,25 @@ func JoinControl(net, control Params) Params {
 
 // SplitControl separates a joined parameter set (see JoinControl) into the network's
 // parameters and its ControlNet's (prefix removed); control is empty when there is none.
-func SplitControl(p Params) (net, control Params) {
-	net, control = make(Params), make(Params)
-	for k, v := range p {
-		if rest, ok := strings.CutPrefix(k, ControlNetPrefix); ok {
-			control[rest] = v
-		} else {
-			net[k] = v
-		}
-	}
-	return net, control
-}
+func SplitControl(p Params) (net, control Params) { return splitPrefixed(p, ControlNetPrefix) }
 
 // SplitControlWeights is SplitControl for graph weights.
 func SplitControlWeights(w Weights) (net, control Weights) {
-	net, control = make(Weights), make(Weights)
-	for k, v := range w {
-		if rest, ok := strings.CutPrefix(k, ControlNetPrefix); ok {
-			control[rest] = v
+	return splitPrefixed(w, ControlNetPrefix)
+}
+
+// splitPrefixed separates the entries of m whose names start with prefix (returned in
+// prefixed, the prefix removed) from the others (in rest).
+func splitPrefixed[M ~map[string]V, V any](m M, prefix string) (rest, prefixed M) {
+	rest, prefixed = make(M), make(M)
+	for k, v := range m {
+		if name, ok := strings.CutPrefix(k, prefix); ok {
+			prefixed[name] = v
 		} else {
-			net[k] = v
+			rest[k] = v
 		}
 	}
-	return net, control
+	return rest, prefixed
 }
 
 // Control is the ControlNet input of a forward pass (Inputs.Control).

@@ -53,10 +53,7 @@ func Forward(cfg Config, w Weights, in Inputs, featureBlocks []int) Outputs {
 // tableFor resolves cfg (panicking on an unknown preset) and returns the parameter table of
 // the student when guidance is given, else of the teacher.
 func tableFor(cfg Config, guidance *Node) (Config, *paramTable) {
-	cfg, err := cfg.Resolved()
-	if err != nil {
-		panic(err)
-	}
+	cfg = cfg.mustResolved()
 	role := Teacher
 	if guidance != nil {
 		role = Student

@@ -75,17 +75,23 @@ func InitParamsFor(cfg Config, role Role, seed int64, keep func(name string) boo
 	if err != nil {
 		return nil, err
 	}
-	dt := cfg.mustDType()
+	return initAll(newParamTable(cfg, role).all, cfg.mustDType(), seed, "", keep, "init")
+}
+
+// initAll initialises the parameters of a table that keep accepts (all when keep is nil) in
+// dtype dt, each by its rule from the stream of (seed, stream+name); what starts the error
+// naming a parameter that fails.
+func initAll(all []*param, dt dtypes.DType, seed int64, stream string, keep func(name string) bool, what string) (Params, error) {
 	p := make(Params)
-	for _, s := range newParamTable(cfg, role).all {
+	for _, s := range all {
 		if keep != nil && !keep(s.Name) {
 			continue
 		}
 		vals := make([]float64, s.Size())
-		s.init(vals, s.Dims, paramRNG(seed, s.Name))
+		s.init(vals, s.Dims, paramRNG(seed, stream+s.Name))
 		t, err := newTensor(dt, s.Dims, vals)
 		if err != nil {
-			return nil, fmt.Errorf("init %s: %w", s.Name, err)
+			return nil, fmt.Errorf("%s %s: %w", what, s.Name, err)
 		}
 		p[s.Name] = t
 	}

@@ -233,13 +233,13 @@ func (t *paramTable) attention(prefix string, D int, qkvBias, qkNorm bool, outIn
 // shapes, in a fixed order (embeddings, blocks in order, output, student heads). It needs the
 // shapes only (no allocation), so it also serves to count the 1.6B model. cfg must be valid.
 func ParamSpecs(cfg Config, role Role) []ParamSpec {
-	cfg, err := cfg.Resolved()
-	if err != nil {
-		panic(err)
-	}
-	table := newParamTable(cfg, role)
-	specs := make([]ParamSpec, len(table.all))
-	for i, p := range table.all {
+	return specsOf(newParamTable(cfg.mustResolved(), role).all)
+}
+
+// specsOf returns the specs of a table's parameters, in its order.
+func specsOf(all []*param) []ParamSpec {
+	specs := make([]ParamSpec, len(all))
+	for i, p := range all {
 		specs[i] = p.ParamSpec
 	}
 	return specs

@@ -20,11 +20,7 @@ func ToImages(x *tensors.Tensor) ([]*image.NRGBA, error) {
 	if len(d) != 4 || d[1] != 3 {
 		return nil, fmt.Errorf("images: want (B, 3, H, W), got %s", x.Shape())
 	}
-	x, err := toFloat32(x)
-	if err != nil {
-		return nil, fmt.Errorf("images: %w", err)
-	}
-	flat, err := tensors.CopyFlatData[float32](x)
+	flat, err := float32s(x)
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
@@ -98,6 +94,15 @@ func normalizePixel(p uint8) float32 {
 // Float32 returns a float tensor (float32, float64, bfloat16 or float16) as float32: t itself
 // when it already is one, a converted copy otherwise.
 func Float32(t *tensors.Tensor) (*tensors.Tensor, error) { return toFloat32(t) }
+
+// float32s returns a copy of the values of a float tensor as float32s.
+func float32s(t *tensors.Tensor) ([]float32, error) {
+	t, err := toFloat32(t)
+	if err != nil {
+		return nil, err
+	}
+	return tensors.CopyFlatData[float32](t)
+}
 
 // toFloat32 returns t as a float32 tensor (t itself when it already is one).
 func toFloat32(t *tensors.Tensor) (*tensors.Tensor, error) {

@@ -4,6 +4,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,28 +29,24 @@ func TestRoundTripTiny(t *testing.T) {
 	c := tinyConfig()
 	m := newTiny(t, c, BothParts, 1)
 	x := tensorOf(randVals(20, 2*3*8*12), 2, 3, 8, 12)
-	z, err := m.Encode(x)
-	if err != nil {
-		t.Fatal(err)
+	// twice runs f on in twice: the output has dimensions want and is the same both times.
+	twice := func(f func(*tensors.Tensor) (*tensors.Tensor, error), in *tensors.Tensor, output, step string, want ...int) *tensors.Tensor {
+		t.Helper()
+		out, err := f(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out.Shape().Dimensions; !slices.Equal(got, want) {
+			t.Fatalf("%s %v, want %v", output, got, want)
+		}
+		again, _ := f(in)
+		if d := tensortest.MaxAbsDiff(tensortest.Floats(t, out), tensortest.Floats(t, again)); d != 0 {
+			t.Errorf("%s is not deterministic: %g", step, d)
+		}
+		return out
 	}
-	if got := z.Shape().Dimensions; len(got) != 4 || got[0] != 2 || got[1] != 4 || got[2] != 4 || got[3] != 6 {
-		t.Fatalf("latents %v, want [2 4 4 6]", got)
-	}
-	z2, _ := m.Encode(x)
-	if d := tensortest.MaxAbsDiff(tensortest.Floats(t, z), tensortest.Floats(t, z2)); d != 0 {
-		t.Errorf("encode is not deterministic: %g", d)
-	}
-	y, err := m.Decode(z)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := y.Shape().Dimensions; got[0] != 2 || got[1] != 3 || got[2] != 8 || got[3] != 12 {
-		t.Fatalf("decoded %v, want [2 3 8 12]", got)
-	}
-	y2, _ := m.Decode(z)
-	if d := tensortest.MaxAbsDiff(tensortest.Floats(t, y), tensortest.Floats(t, y2)); d != 0 {
-		t.Errorf("decode is not deterministic: %g", d)
-	}
+	z := twice(m.Encode, x, "latents", "encode", 2, 4, 4, 6)
+	y := twice(m.Decode, z, "decoded", "decode", 2, 3, 8, 12)
 	// EncodeScaled = Encode·s; DecodeScaled(Encode·s) = Decode(Encode) up to float rounding.
 	zs, err := m.EncodeScaled(x)
 	if err != nil {

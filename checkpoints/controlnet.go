@@ -77,13 +77,7 @@ func LoadControlNet(path string, cfg model.Config, layers int) (p model.Params, 
 			p, err = nil, fmt.Errorf("loading the ControlNet %s: %v", path, r)
 		}
 	}()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if cfg, err = cfg.Resolved(); err != nil {
-		return nil, err
-	}
-	if err := model.ValidateControlLayers(cfg, layers); err != nil {
+	if cfg, err = controlConfig(cfg, layers); err != nil {
 		return nil, err
 	}
 	dt, err := cfg.ComputeDType()
@@ -92,6 +86,16 @@ func LoadControlNet(path string, cfg model.Config, layers int) (p model.Params, 
 	}
 	all := func(string) bool { return true }
 	return loadSpecs(path, "the ControlNet weights in "+path, model.ControlParamSpecs(cfg, layers), dt, true, all)
+}
+
+// controlConfig validates cfg and returns it resolved, checking that a ControlNet of N blocks
+// fits it.
+func controlConfig(cfg model.Config, layers int) (model.Config, error) {
+	cfg, err := resolvedValid(cfg)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, model.ValidateControlLayers(cfg, layers)
 }
 
 // loadSpecs reads the tensors of specs from path, converted to dt (first checked finite when
@@ -173,13 +177,7 @@ func ExportControlNet(dir string, cfg model.Config, layers int, p model.Params, 
 			err = fmt.Errorf("exporting the ControlNet to %s: %v", dir, r)
 		}
 	}()
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	if cfg, err = cfg.Resolved(); err != nil {
-		return err
-	}
-	if err := model.ValidateControlLayers(cfg, layers); err != nil {
+	if cfg, err = controlConfig(cfg, layers); err != nil {
 		return err
 	}
 	cc, err := ControlNetConfigFor(cfg, layers)

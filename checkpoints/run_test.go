@@ -277,10 +277,7 @@ const killHelperEnv = "SPRINTTEST_KILL_HELPER_DIR"
 // TestKillHelper is not a test by itself: TestKillDuringSave runs it in a child process
 // that saves one checkpoint, then stalls in the middle of writing the second one.
 func TestKillHelper(t *testing.T) {
-	dir := os.Getenv(killHelperEnv)
-	if dir == "" {
-		t.Skip("helper process for TestKillDuringSave")
-	}
+	dir := testproc.Value(t, killHelperEnv, "TestKillDuringSave")
 	good, err := NewManager(dir, 3, nil)
 	if err != nil {
 		fmt.Println("ERROR", err)

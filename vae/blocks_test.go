@@ -265,6 +265,7 @@ func TestConvsAgainstDirect(t *testing.T) {
 		return []*Node{depthwise(in[0], in[1], in[2]), groupedPointwise(in[0], in[3], 3)}
 	}, tensorOf(xd, B, H, W, Cd), tensorOf(wd, Cd, 1, 5, 5), tensorOf(bd, Cd), tensorOf(wg, Cd, 2, 1, 1))
 	dw, gp := tensortest.Floats(t, out[0]), tensortest.Floats(t, out[1])
+	wantDW := tensortest.Depthwise(xd, wd, bd, B, H, W, Cd, 5)
 	atd := func(b, y, xx, c int) float64 {
 		if y < 0 || xx < 0 || y >= H || xx >= W {
 			return 0
@@ -275,15 +276,9 @@ func TestConvsAgainstDirect(t *testing.T) {
 		for h := range H {
 			for ww := range W {
 				for c := range Cd {
-					want := bd[c]
-					for i := range 5 {
-						for j := range 5 {
-							want += wd[c*25+i*5+j] * atd(b, h+i-2, ww+j-2, c)
-						}
-					}
 					idx := ((b*H+h)*W+ww)*Cd + c
-					if math.Abs(dw[idx]-want) > 1e-5 {
-						t.Fatalf("depthwise (%d,%d,%d,%d): %v, want %v", b, h, ww, c, dw[idx], want)
+					if math.Abs(dw[idx]-wantDW[idx]) > 1e-5 {
+						t.Fatalf("depthwise (%d,%d,%d,%d): %v, want %v", b, h, ww, c, dw[idx], wantDW[idx])
 					}
 					g := c / 2
 					wantG := wg[c*2]*atd(b, h, ww, 2*g) + wg[c*2+1]*atd(b, h, ww, 2*g+1)

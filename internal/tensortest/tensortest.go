@@ -37,3 +37,27 @@ func MaxAbs(a []float64) float64 {
 	}
 	return m
 }
+
+// Depthwise is a loop-by-loop k×k depthwise cross-correlation with zero padding k/2 (odd k:
+// "same" size), the reference the networks' convolutions are checked against: x is (B, H, W, C)
+// channels-last, kernel (C, k·k) row-major, bias (C).
+func Depthwise(x, kernel, bias []float64, B, H, W, C, k int) []float64 {
+	out := make([]float64, len(x))
+	for b := range B {
+		for h := range H {
+			for w := range W {
+				for c := range C {
+					s := bias[c]
+					for t := range k * k {
+						hh, ww := h+t/k-k/2, w+t%k-k/2
+						if hh >= 0 && ww >= 0 && hh < H && ww < W {
+							s += kernel[c*k*k+t] * x[((b*H+hh)*W+ww)*C+c]
+						}
+					}
+					out[((b*H+h)*W+w)*C+c] = s
+				}
+			}
+		}
+	}
+	return out
+}

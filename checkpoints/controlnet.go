@@ -4,10 +4,7 @@ package checkpoints
 // weights named as model.ControlParamSpecs names them, plus config.json.
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,7 +14,6 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 
-	"github.com/sprint-distill/sprint/atomicfile"
 	"github.com/sprint-distill/sprint/model"
 	"github.com/sprint-distill/sprint/safetensors"
 )
@@ -81,13 +77,7 @@ func LoadControlNet(path string, cfg model.Config, layers int) (p model.Params, 
 			p, err = nil, fmt.Errorf("loading the ControlNet %s: %v", path, r)
 		}
 	}()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if cfg, err = cfg.Resolved(); err != nil {
-		return nil, err
-	}
-	if err := model.ValidateControlLayers(cfg, layers); err != nil {
+	if cfg, err = controlConfig(cfg, layers); err != nil {
 		return nil, err
 	}
 	dt, err := cfg.ComputeDType()
@@ -98,50 +88,41 @@ func LoadControlNet(path string, cfg model.Config, layers int) (p model.Params, 
 	return loadSpecs(path, "the ControlNet weights in "+path, model.ControlParamSpecs(cfg, layers), dt, true, all)
 }
 
+// controlConfig validates cfg and returns it resolved, checking that a ControlNet of N blocks
+// fits it.
+func controlConfig(cfg model.Config, layers int) (model.Config, error) {
+	cfg, err := resolvedValid(cfg)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, model.ValidateControlLayers(cfg, layers)
+}
+
 // loadSpecs reads the tensors of specs from path, converted to dt (first checked finite when
 // checkFinite). A name not in specs, a wrong shape, a non-float dtype, or a spec that required
 // accepts and the file lacks is an error (about what) listing them all.
 func loadSpecs(path, what string, specs []model.ParamSpec, dt dtypes.DType, checkFinite bool, required func(name string) bool) (model.Params, error) {
-	want := make(map[string][]int, len(specs))
-	for _, s := range specs {
-		want[s.Name] = s.Dims
-	}
-	p := make(model.Params, len(want))
-	var unexpected, misshaped []string
-	seen := make(map[string]bool, len(want))
-	_, err := safetensors.ForEach(path, func(name string, t *tensors.Tensor) error {
-		dims, ok := want[name]
-		seen[name] = true
-		switch {
-		case !ok:
-			unexpected = append(unexpected, name)
-		case !slices.Equal(t.Shape().Dimensions, dims):
-			misshaped = append(misshaped, fmt.Sprintf("%s: have %v, want %v", name, t.Shape().Dimensions, dims))
-		case !t.DType().IsFloat():
-			misshaped = append(misshaped, fmt.Sprintf("%s: stored as %s, want a floating-point dtype", name, t.DType()))
-		default:
-			if checkFinite {
-				if err := safetensors.CheckFinite(path, name, t); err != nil {
-					return err
-				}
-			}
-			c, err := ConvertTensor(t, dt)
-			if err != nil {
-				return fmt.Errorf("loading %s: tensor %q: %w", path, name, err)
-			}
-			p[name] = c
+	p := make(model.Params, len(specs))
+	missing, unexpected, misshaped, err := safetensors.Match(path, specs, func(name string, t *tensors.Tensor) (string, error) {
+		if !t.DType().IsFloat() {
+			return fmt.Sprintf("%s: stored as %s, want a floating-point dtype", name, t.DType()), nil
 		}
-		return nil
+		if checkFinite {
+			if err := safetensors.CheckFinite(path, name, t); err != nil {
+				return "", err
+			}
+		}
+		c, err := ConvertTensor(t, dt)
+		if err != nil {
+			return "", fmt.Errorf("loading %s: tensor %q: %w", path, name, err)
+		}
+		p[name] = c
+		return "", nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	var missing []string
-	for _, s := range specs {
-		if !seen[s.Name] && required(s.Name) {
-			missing = append(missing, s.Name)
-		}
-	}
+	missing = slices.DeleteFunc(missing, func(name string) bool { return !required(name) })
 	if err := model.KeysError(what, missing, unexpected, misshaped); err != nil {
 		return nil, err
 	}
@@ -167,25 +148,9 @@ func ControlNetLayers(path string) (int, error) {
 			return cc.NumLayers, nil
 		}
 	}
-	file, sharded, err := safetensors.Resolve(path)
+	names, err := safetensors.Names(path)
 	if err != nil {
 		return 0, err
-	}
-	var names []string
-	if sharded {
-		idx, err := safetensors.ReadIndex(file)
-		if err != nil {
-			return 0, err
-		}
-		names = slices.Collect(maps.Keys(idx.WeightMap))
-	} else {
-		infos, _, err := safetensors.ReadHeader(file)
-		if err != nil {
-			return 0, err
-		}
-		for _, in := range infos {
-			names = append(names, in.Name)
-		}
 	}
 	n := 0
 	for _, name := range names {
@@ -212,13 +177,7 @@ func ExportControlNet(dir string, cfg model.Config, layers int, p model.Params, 
 			err = fmt.Errorf("exporting the ControlNet to %s: %v", dir, r)
 		}
 	}()
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	if cfg, err = cfg.Resolved(); err != nil {
-		return err
-	}
-	if err := model.ValidateControlLayers(cfg, layers); err != nil {
+	if cfg, err = controlConfig(cfg, layers); err != nil {
 		return err
 	}
 	cc, err := ControlNetConfigFor(cfg, layers)
@@ -228,33 +187,27 @@ func ExportControlNet(dir string, cfg model.Config, layers int, p model.Params, 
 	if err := model.CheckControlParams(cfg, layers, p); err != nil {
 		return fmt.Errorf("exporting the ControlNet to %s: %w", dir, err)
 	}
+	outDT, err := exportDType(opts.DType)
+	if err != nil {
+		return fmt.Errorf("exporting the ControlNet to %s: %w", dir, err)
+	}
 	out := make(map[string]*tensors.Tensor, len(p))
 	for name, t := range p {
-		if opts.DType != "" {
-			dt, err := exportDType(opts.DType)
-			if err != nil {
-				return fmt.Errorf("exporting the ControlNet to %s: %w", dir, err)
-			}
-			if t, err = ConvertTensor(t, dt); err != nil {
+		if outDT != dtypes.InvalidDType {
+			if t, err = ConvertTensor(t, outDT); err != nil {
 				return fmt.Errorf("exporting %s: %w", name, err)
 			}
 		}
 		out[name] = t
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("exporting the ControlNet: %w", err)
-	}
-	md := map[string]string{"format": "pt"}
-	maps.Copy(md, opts.Metadata)
-	if err := safetensors.WriteFile(filepath.Join(dir, DiffusersWeightsFile), out, md); err != nil {
-		return err
-	}
-	return writeJSON(filepath.Join(dir, DiffusersConfigFile), cc)
+	return writeModelFolder(dir, "exporting the ControlNet", out, opts.Metadata, cc)
 }
 
-// exportDType parses ExportOptions.DType.
+// exportDType parses ExportOptions.DType: dtypes.InvalidDType for "", the parameters' own.
 func exportDType(name string) (dtypes.DType, error) {
 	switch name {
+	case "":
+		return dtypes.InvalidDType, nil
 	case "float32":
 		return dtypes.Float32, nil
 	case "bfloat16":
@@ -263,29 +216,4 @@ func exportDType(name string) (dtypes.DType, error) {
 		return dtypes.Float16, nil
 	}
 	return dtypes.InvalidDType, fmt.Errorf("unknown dtype %q (want float32, bfloat16 or float16)", name)
-}
-
-// writeJSON writes v as indented JSON atomically.
-func writeJSON(path string, v any) error {
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	data = append(data, '\n')
-	return atomicfile.Write(atomicfile.OS{}, path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
-// readJSON decodes the JSON file at path into v.
-func readJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }

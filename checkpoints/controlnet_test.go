@@ -1,7 +1,6 @@
 package checkpoints
 
 import (
-	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,17 +18,9 @@ func controlModel(t *testing.T) model.Config {
 	return cfg
 }
 
+// randomControlParams fills every parameter of a ControlNet of N blocks with random values.
 func randomControlParams(cfg model.Config, layers int, seed uint64) model.Params {
-	rng := rand.New(rand.NewPCG(seed, 2))
-	p := model.Params{}
-	for _, s := range model.ControlParamSpecs(cfg, layers) {
-		vals := make([]float32, s.Size())
-		for i := range vals {
-			vals[i] = float32(rng.NormFloat64())
-		}
-		p[s.Name] = tensors.FromFlatDataAndDimensions(vals, s.Dims...)
-	}
-	return p
+	return randomSpecs(model.ControlParamSpecs(cfg, layers), seed, 2)
 }
 
 // TestControlNetExportLoadRoundTrip: an exported ControlNet loads back bit for bit, its

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"math"
 	"os"
@@ -15,12 +14,9 @@ import (
 	"slices"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/dtypes/bfloat16"
-	"github.com/gomlx/compute/dtypes/float16"
-	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 
-	"github.com/sprint-distill/sprint/atomicfile"
+	"github.com/sprint-distill/sprint/internal/tensorconv"
 	"github.com/sprint-distill/sprint/model"
 	"github.com/sprint-distill/sprint/safetensors"
 )
@@ -46,11 +42,7 @@ func LoadDiffusers(path string, cfg model.Config, role model.Role) (p model.Para
 			p, err = nil, fmt.Errorf("loading %s: %v", path, r)
 		}
 	}()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	cfg, err = cfg.Resolved()
-	if err != nil {
+	if cfg, err = resolvedValid(cfg); err != nil {
 		return nil, err
 	}
 	dt, err := cfg.ComputeDType()
@@ -74,28 +66,20 @@ func LoadDiffusers(path string, cfg model.Config, role model.Role) (p model.Para
 	return p, nil
 }
 
+// resolvedValid validates cfg and returns it resolved.
+func resolvedValid(cfg model.Config) (model.Config, error) {
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg.Resolved()
+}
+
 // DiffusersRole tells from a checkpoint's tensor names (header or index only, no data) whether
 // it holds a student (guidance embedder present) or a teacher.
 func DiffusersRole(path string) (model.Role, error) {
-	file, sharded, err := safetensors.Resolve(path)
+	names, err := safetensors.Names(path)
 	if err != nil {
 		return model.Teacher, err
-	}
-	var names []string
-	if sharded {
-		idx, err := safetensors.ReadIndex(file)
-		if err != nil {
-			return model.Teacher, err
-		}
-		names = slices.Collect(maps.Keys(idx.WeightMap))
-	} else {
-		infos, _, err := safetensors.ReadHeader(file)
-		if err != nil {
-			return model.Teacher, err
-		}
-		for _, in := range infos {
-			names = append(names, in.Name)
-		}
 	}
 	return model.RoleOfNames(names), nil
 }
@@ -119,11 +103,7 @@ func ExportDiffusers(dir string, cfg model.Config, p model.Params, opts ExportOp
 			err = fmt.Errorf("exporting to %s: %v", dir, r)
 		}
 	}()
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	cfg, err = cfg.Resolved()
-	if err != nil {
+	if cfg, err = resolvedValid(cfg); err != nil {
 		return err
 	}
 	role := model.RoleOfNames(model.SortedNames(p))
@@ -131,17 +111,9 @@ func ExportDiffusers(dir string, cfg model.Config, p model.Params, opts ExportOp
 	if err != nil {
 		return fmt.Errorf("exporting to %s: %w", dir, err)
 	}
-	var outDT dtypes.DType
-	switch opts.DType {
-	case "":
-	case "float32":
-		outDT = dtypes.Float32
-	case "bfloat16":
-		outDT = dtypes.BFloat16
-	case "float16":
-		outDT = dtypes.Float16
-	default:
-		return fmt.Errorf("exporting to %s: unknown dtype %q (want float32, bfloat16 or float16)", dir, opts.DType)
+	outDT, err := exportDType(opts.DType)
+	if err != nil {
+		return fmt.Errorf("exporting to %s: %w", dir, err)
 	}
 	exported := make(map[string]*tensors.Tensor)
 	known := make(map[string]bool)
@@ -175,15 +147,22 @@ func ExportDiffusers(dir string, cfg model.Config, p model.Params, opts ExportOp
 	if err := model.KeysError(fmt.Sprintf("the %s parameters to export", role), missing, unexpected, misshaped); err != nil {
 		return err
 	}
+	return writeModelFolder(dir, "exporting", exported, opts.Metadata, dc)
+}
+
+// writeModelFolder writes a diffusers model folder, both files atomically: the weights as
+// dir/diffusion_pytorch_model.safetensors, their header metadata {"format": "pt"} plus md,
+// and config as dir/config.json. what starts the error when dir cannot be made.
+func writeModelFolder(dir, what string, weights map[string]*tensors.Tensor, md map[string]string, config any) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("exporting: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	md := map[string]string{"format": "pt"}
-	maps.Copy(md, opts.Metadata)
-	if err := safetensors.WriteFile(filepath.Join(dir, DiffusersWeightsFile), exported, md); err != nil {
+	header := map[string]string{"format": "pt"}
+	maps.Copy(header, md)
+	if err := safetensors.WriteFile(filepath.Join(dir, DiffusersWeightsFile), weights, header); err != nil {
 		return err
 	}
-	return WriteDiffusersConfig(filepath.Join(dir, DiffusersConfigFile), dc)
+	return writeJSON(filepath.Join(dir, DiffusersConfigFile), config)
 }
 
 // DiffusersConfig is the config.json of diffusers' SanaTransformer2DModel (the fields of its
@@ -333,17 +312,7 @@ func (dc DiffusersConfig) ModelConfig() (model.Config, model.Role, error) {
 }
 
 // WriteDiffusersConfig writes config.json atomically.
-func WriteDiffusersConfig(path string, dc DiffusersConfig) error {
-	data, err := json.MarshalIndent(dc, "", "  ")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	data = append(data, '\n')
-	return atomicfile.Write(atomicfile.OS{}, path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
+func WriteDiffusersConfig(path string, dc DiffusersConfig) error { return writeJSON(path, dc) }
 
 // ReadDiffusersConfig reads a config.json (or the one in a model folder).
 func ReadDiffusersConfig(path string) (DiffusersConfig, error) {
@@ -372,81 +341,5 @@ func ConvertTensor(t *tensors.Tensor, dt dtypes.DType) (*tensors.Tensor, error) 
 	if !dt.IsFloat() {
 		return nil, fmt.Errorf("cannot convert %s to non-float %s", t.DType(), dt)
 	}
-	if t.Size() == 0 {
-		return tensors.FromShape(shapes.Make(dt, t.Shape().Dimensions...)), nil
-	}
-	vals := make([]float64, t.Size())
-	var convErr error
-	err := t.ConstFlatData(func(flat any) {
-		switch f := flat.(type) {
-		case []float64:
-			copy(vals, f)
-		case []float32:
-			for i, v := range f {
-				vals[i] = float64(v)
-			}
-		case []bfloat16.BFloat16:
-			for i, v := range f {
-				vals[i] = float64(v.Float32())
-			}
-		case []float16.Float16:
-			for i, v := range f {
-				vals[i] = float64(v.Float32())
-			}
-		case []int64:
-			for i, v := range f {
-				vals[i] = float64(v)
-			}
-		case []int32:
-			for i, v := range f {
-				vals[i] = float64(v)
-			}
-		case []uint8:
-			for i, v := range f {
-				vals[i] = float64(v)
-			}
-		case []bool:
-			for i, v := range f {
-				if v {
-					vals[i] = 1
-				}
-			}
-		default:
-			convErr = fmt.Errorf("cannot convert %s to %s", t.DType(), dt)
-		}
-	})
-	if err == nil {
-		err = convErr
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := tensors.FromShape(shapes.Make(dt, t.Shape().Dimensions...))
-	err = out.MutableFlatData(func(flat any) {
-		switch f := flat.(type) {
-		case []float64:
-			copy(f, vals)
-		case []float32:
-			for i, v := range vals {
-				f[i] = float32(v)
-			}
-		case []bfloat16.BFloat16:
-			for i, v := range vals {
-				f[i] = bfloat16.FromFloat64(v)
-			}
-		case []float16.Float16:
-			for i, v := range vals {
-				f[i] = float16.FromFloat64(v)
-			}
-		default:
-			convErr = fmt.Errorf("cannot convert %s to %s", t.DType(), dt)
-		}
-	})
-	if err == nil {
-		err = convErr
-	}
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return tensorconv.Convert(t, dt)
 }

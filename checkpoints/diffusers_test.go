@@ -2,6 +2,7 @@ package checkpoints
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -29,9 +30,14 @@ func tinyModel(t *testing.T) model.Config {
 // randomParams fills every parameter of (cfg, role) with random float32 values.
 func randomParams(t *testing.T, cfg model.Config, role model.Role, seed uint64) model.Params {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(seed, 1))
+	return randomSpecs(model.ParamSpecs(cfg, role), seed, 1)
+}
+
+// randomSpecs fills a tensor per spec with float32 values drawn from the stream (seed, stream).
+func randomSpecs(specs []model.ParamSpec, seed, stream uint64) model.Params {
+	rng := rand.New(rand.NewPCG(seed, stream))
 	p := model.Params{}
-	for _, s := range model.ParamSpecs(cfg, role) {
+	for _, s := range specs {
 		vals := make([]float32, s.Size())
 		for i := range vals {
 			vals[i] = float32(rng.NormFloat64())
@@ -143,10 +149,7 @@ func TestDiffusersConfigJSON(t *testing.T) {
 func TestLoadDiffusersListsBadKeys(t *testing.T) {
 	cfg := tinyModel(t)
 	p := randomParams(t, cfg, model.Teacher, 4)
-	named := map[string]*tensors.Tensor{}
-	for k, v := range p {
-		named[k] = v
-	}
+	named := maps.Clone(p)
 	delete(named, "transformer_blocks.1.attn2.to_k.bias")
 	named["transformer_blocks.0.attn1.to_q.bias"] = tensors.FromShape(shapes.Make(dtypes.Float32, cfg.HiddenSize))
 	named["proj_out.weight"] = tensors.FromShape(shapes.Make(dtypes.Float32, 3, 3))
@@ -244,10 +247,7 @@ func TestLoadDiffusersConvertsDTypes(t *testing.T) {
 func TestLoadDiffusersRejectsNonFinite(t *testing.T) {
 	cfg := tinyModel(t)
 	p := randomParams(t, cfg, model.Teacher, 5)
-	named := map[string]*tensors.Tensor{}
-	for k, v := range p {
-		named[k] = v
-	}
+	named := maps.Clone(p)
 	w := named["proj_out.bias"]
 	vals, err := tensors.CopyFlatData[float32](w)
 	if err != nil {

@@ -11,15 +11,8 @@ import (
 // TestEveryFlippedByteIsDetected flips each byte of a saved checkpoint in turn (tensor data,
 // header, metadata, checksums) and requires Load to reject every one.
 func TestEveryFlippedByteIsDetected(t *testing.T) {
-	dir := t.TempDir()
-	m, err := NewManager(dir, 3, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path, err := m.Save(testCheckpoint(3))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, saved := saveSteps(t, t.TempDir(), 3, 3)
+	path := saved[0]
 	orig, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -54,18 +47,7 @@ func TestEveryFlippedByteIsDetected(t *testing.T) {
 
 func TestLoadLatestFallsBackAndReports(t *testing.T) {
 	dir := t.TempDir()
-	m, err := NewManager(dir, 5, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var paths []string
-	for _, step := range []int64{2, 4, 6} {
-		p, err := m.Save(testCheckpoint(step))
-		if err != nil {
-			t.Fatal(err)
-		}
-		paths = append(paths, p)
-	}
+	_, paths := saveSteps(t, dir, 5, 2, 4, 6)
 	var warnings []string
 	warn := func(s string) { warnings = append(warnings, s) }
 

@@ -45,6 +45,25 @@ func testCheckpoint(step int64) *Checkpoint {
 	}
 }
 
+// saveSteps saves testCheckpoint(step) for each step through a new Manager of dir that keeps
+// keepLast, and returns the Manager and the paths saved.
+func saveSteps(t *testing.T, dir string, keepLast int, steps ...int64) (*Manager, []string) {
+	t.Helper()
+	m, err := NewManager(dir, keepLast, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, step := range steps {
+		p, err := m.Save(testCheckpoint(step))
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	return m, paths
+}
+
 func TestSaveLoadRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	m, err := NewManager(dir, 3, nil)
@@ -95,15 +114,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 
 func TestKeepLast(t *testing.T) {
 	dir := t.TempDir()
-	m, err := NewManager(dir, 2, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range []int64{10, 20, 30, 40} {
-		if _, err := m.Save(testCheckpoint(s)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	saveSteps(t, dir, 2, 10, 20, 30, 40)
 	paths, err := List(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -198,14 +209,8 @@ func TestSaveFailureKeepsLastGood(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			good, err := NewManager(dir, 3, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			first, err := good.Save(testCheckpoint(1))
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, saved := saveSteps(t, dir, 3, 1)
+			first := saved[0]
 			bad, err := NewManager(dir, 3, tc.fs)
 			if err != nil {
 				t.Fatal(err)
@@ -243,18 +248,8 @@ func TestUnwritableFolder(t *testing.T) {
 // would leave) and a pointer to it, or a garbage pointer, fall back to the newest complete one.
 func TestLatestFallsBackOnDamage(t *testing.T) {
 	dir := t.TempDir()
-	m, err := NewManager(dir, 5, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, err := m.Save(testCheckpoint(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	second, err := m.Save(testCheckpoint(2))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, saved := saveSteps(t, dir, 5, 1, 2)
+	first, second := saved[0], saved[1]
 	b, err := os.ReadFile(second)
 	if err != nil {
 		t.Fatal(err)
@@ -282,10 +277,7 @@ const killHelperEnv = "SPRINTTEST_KILL_HELPER_DIR"
 // TestKillHelper is not a test by itself: TestKillDuringSave runs it in a child process
 // that saves one checkpoint, then stalls in the middle of writing the second one.
 func TestKillHelper(t *testing.T) {
-	dir := os.Getenv(killHelperEnv)
-	if dir == "" {
-		t.Skip("helper process for TestKillDuringSave")
-	}
+	dir := testproc.Value(t, killHelperEnv, "TestKillDuringSave")
 	good, err := NewManager(dir, 3, nil)
 	if err != nil {
 		fmt.Println("ERROR", err)
@@ -358,14 +350,8 @@ func TestKillDuringSave(t *testing.T) {
 func TestResolve(t *testing.T) {
 	run := t.TempDir()
 	dir := filepath.Join(run, "checkpoints")
-	m, err := NewManager(dir, 2, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := m.Save(testCheckpoint(3))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, saved := saveSteps(t, dir, 2, 3)
+	p := saved[0]
 	for _, ref := range []string{"latest", p, dir, run} {
 		got, err := Resolve(ref, dir)
 		if err != nil || got != p {
@@ -379,14 +365,8 @@ func TestResolve(t *testing.T) {
 
 func TestInspect(t *testing.T) {
 	dir := t.TempDir()
-	m, err := NewManager(dir, 3, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p1, err := m.Save(testCheckpoint(4))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, saved := saveSteps(t, dir, 3, 4)
+	p1 := saved[0]
 	r, err := Inspect(p1)
 	if err != nil {
 		t.Fatal(err)

@@ -149,17 +149,5 @@ func SampleTeacherControl(backend compute.Backend, mcfg model.Config, params mod
 		return nil, fmt.Errorf("distill: ControlNet teacher sampler: %w", err)
 	}
 	defer exec.Finalize()
-	state := noise
-	dtype := noise.DType()
-	for i := range opts.Steps {
-		from := math.Pi / 2 * float64(opts.Steps-i) / float64(opts.Steps)
-		to := math.Pi / 2 * float64(opts.Steps-i-1) / float64(opts.Steps)
-		args := execArgs(values, state, text, mask, null, scalarTensor(from, dtype), scalarTensor(to, dtype), ctrl.Cond)
-		out, err := exec.Exec(args...)
-		if err != nil {
-			return nil, fmt.Errorf("distill: ControlNet teacher sampler step %d: %w", i, err)
-		}
-		state = out[0]
-	}
-	return state, nil
+	return eulerSteps(exec, "distill: ControlNet teacher sampler", opts.Steps, math.Pi/2, values, noise, text, mask, null, ctrl.Cond)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/sprint-distill/sprint/model"
+	"github.com/sprint-distill/sprint/train"
 )
 
 // controlSetup is a tiny model of depth 3 with a teacher, a student, fresh ControlNets copied
@@ -72,17 +73,19 @@ func TestFreshControlNetLossesEqualPlain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// built returns a loss function, failing t when it cannot be built.
+	built := func(fn train.LossFn, err error) train.LossFn {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fn
+	}
 	teacherJoined := model.JoinControl(s.teacher, s.teacherFresh)
 	studentJoined := model.JoinControl(s.student, s.studentFresh)
 
-	gPlain, err := GeneratorLoss(cfg, s.mcfg, PhaseRatio{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gCtl, err := ControlGeneratorLoss(cfg, s.ccfg, s.mcfg, PhaseRatio{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gPlain := built(GeneratorLoss(cfg, s.mcfg, PhaseRatio{}))
+	gCtl := built(ControlGeneratorLoss(cfg, s.ccfg, s.mcfg, PhaseRatio{}))
 	plain := evalLoss(t, gPlain, stepRun{trainable: s.student, frozen: union(prefixed(TeacherGroup, s.teacher), prefixed(HeadsGroup, heads)),
 		buffers: buffers, batch: s.batch, seed: 5, step: 4})
 	ctl := evalLoss(t, gCtl, stepRun{trainable: studentJoined, frozen: union(prefixed(TeacherGroup, teacherJoined), prefixed(HeadsGroup, heads)),
@@ -104,14 +107,8 @@ func TestFreshControlNetLossesEqualPlain(t *testing.T) {
 		}
 	}
 
-	dPlain, err := DiscriminatorLoss(cfg, s.mcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dCtl, err := ControlDiscriminatorLoss(cfg, s.ccfg, s.mcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dPlain := built(DiscriminatorLoss(cfg, s.mcfg))
+	dCtl := built(ControlDiscriminatorLoss(cfg, s.ccfg, s.mcfg))
 	dp := evalLoss(t, dPlain, stepRun{trainable: heads, frozen: union(prefixed(TeacherGroup, s.teacher), prefixed(StudentGroup, s.student)),
 		buffers: buffers, batch: s.batch, seed: 6, step: 5})
 	dc := evalLoss(t, dCtl, stepRun{trainable: heads, frozen: union(prefixed(TeacherGroup, teacherJoined), prefixed(StudentGroup, studentJoined)),
@@ -120,14 +117,8 @@ func TestFreshControlNetLossesEqualPlain(t *testing.T) {
 		t.Errorf("D loss with fresh ControlNets %.15g, plain %.15g", dc.loss, dp.loss)
 	}
 
-	fmPlain, err := FlowMatchingLoss(cfg, s.mcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmCtl, err := ControlFlowMatchingLoss(cfg, s.ccfg, s.mcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fmPlain := built(FlowMatchingLoss(cfg, s.mcfg))
+	fmCtl := built(ControlFlowMatchingLoss(cfg, s.ccfg, s.mcfg))
 	fp := evalLoss(t, fmPlain, stepRun{trainable: s.teacher, batch: s.batch, seed: 7})
 	fc := evalLoss(t, fmCtl, stepRun{trainable: s.teacherFresh, frozen: prefixed(TeacherGroup, s.teacher), batch: s.batchWithCtl, seed: 7})
 	if fp.loss != fc.loss {

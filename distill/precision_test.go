@@ -1,7 +1,9 @@
 package distill
 
 import (
+	"maps"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/compute/dtypes"
@@ -64,14 +66,8 @@ func newPrecisionRun(t *testing.T, s tinySetup, compute, stored, batchDT dtypes.
 // gStep runs one generator step at the given global step and lr and keeps its results.
 func (r *precisionRun) gStep(t *testing.T, step int64, lr float64) train.StepResult {
 	t.Helper()
-	frozen, _ := train.Flatten(map[string]train.Group{TeacherGroup: train.Group(r.teacher), HeadsGroup: train.Group(r.heads)}, TeacherGroup, HeadsGroup)
-	res, err := r.gStepper.Step(train.Group(r.student), frozen, train.Group(r.sn), r.gState, r.batch, train.StepRNG(7, step, 0, 0), lr, step)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Skipped {
-		t.Fatalf("G step %d skipped: loss %g, gradient norm %g", step, res.Loss, res.GradNorm)
-	}
+	frozen := map[string]train.Group{TeacherGroup: train.Group(r.teacher), HeadsGroup: train.Group(r.heads)}
+	res := r.step(t, "G", r.gStepper, 0, train.Group(r.student), r.gState, frozen, step, lr)
 	r.student, r.gState = model.Params(res.Trainable), res.OptState
 	return res
 }
@@ -79,15 +75,24 @@ func (r *precisionRun) gStep(t *testing.T, step int64, lr float64) train.StepRes
 // dStep runs one discriminator step.
 func (r *precisionRun) dStep(t *testing.T, step int64, lr float64) train.StepResult {
 	t.Helper()
-	frozen, _ := train.Flatten(map[string]train.Group{TeacherGroup: train.Group(r.teacher), StudentGroup: train.Group(r.student)}, TeacherGroup, StudentGroup)
-	res, err := r.dStepper.Step(train.Group(r.heads), frozen, train.Group(r.sn), r.dState, r.batch, train.StepRNG(7, step, 1, 0), lr, step)
+	frozen := map[string]train.Group{TeacherGroup: train.Group(r.teacher), StudentGroup: train.Group(r.student)}
+	res := r.step(t, "D", r.dStepper, 1, train.Group(r.heads), r.dState, frozen, step, lr)
+	r.heads, r.dState, r.sn = model.Params(res.Trainable), res.OptState, model.Params(res.Buffers)
+	return res
+}
+
+// step runs one step of st (the what phase, RNG phase phase) on trainable and its optimizer
+// state against the frozen groups; an error or a skipped step fails t.
+func (r *precisionRun) step(t *testing.T, what string, st *train.Stepper, phase int, trainable, state train.Group, frozen map[string]train.Group, step int64, lr float64) train.StepResult {
+	t.Helper()
+	flat, _ := train.Flatten(frozen, slices.Collect(maps.Keys(frozen))...)
+	res, err := st.Step(trainable, flat, train.Group(r.sn), state, r.batch, train.StepRNG(7, step, phase, 0), lr, step)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Skipped {
-		t.Fatalf("D step %d skipped: loss %g", step, res.Loss)
+		t.Fatalf("%s step %d skipped: loss %g, gradient norm %g", what, step, res.Loss, res.GradNorm)
 	}
-	r.heads, r.dState, r.sn = model.Params(res.Trainable), res.OptState, model.Params(res.Buffers)
 	return res
 }
 

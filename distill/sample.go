@@ -176,10 +176,7 @@ func SampleTeacher(backend compute.Backend, mcfg model.Config, params model.Para
 	}
 	names, values := params.Sorted()
 	exec, err := NewExec(backend, func(in []*Node) []*Node {
-		w := model.Weights{}
-		for i, n := range names {
-			w[n] = in[i]
-		}
+		w := model.WeightsFromNodes(names, in[:len(names)])
 		k := len(names)
 		state, text, mask, null, from, to := in[k], in[k+1], in[k+2], in[k+3], in[k+4], in[k+5]
 		x := TeacherODEStep(r, w, MulScalar(state, scale), text, mask, null, from, to, opts.CFGScale, solver)
@@ -189,15 +186,22 @@ func SampleTeacher(backend compute.Backend, mcfg model.Config, params model.Para
 		return nil, fmt.Errorf("distill: teacher sampler: %w", err)
 	}
 	defer exec.Finalize()
+	return eulerSteps(exec, "distill: teacher sampler", opts.Steps, start, values, noise, text, mask, null)
+}
+
+// eulerSteps runs exec, one solver step (inputs: the parameter values, the state, text, mask,
+// null, from, to, then extra; output: the next state), over steps uniform steps from start
+// down to 0, starting from noise. what starts the error of a failing step.
+func eulerSteps(exec *Exec, what string, steps int, start float64, values []*tensors.Tensor, noise, text, mask, null *tensors.Tensor, extra ...any) (*tensors.Tensor, error) {
 	state := noise
 	dtype := noise.DType()
-	for i := range opts.Steps {
-		from := start * float64(opts.Steps-i) / float64(opts.Steps)
-		to := start * float64(opts.Steps-i-1) / float64(opts.Steps)
-		args := execArgs(values, state, text, mask, null, scalarTensor(from, dtype), scalarTensor(to, dtype))
+	for i := range steps {
+		from := start * float64(steps-i) / float64(steps)
+		to := start * float64(steps-i-1) / float64(steps)
+		args := append(execArgs(values, state, text, mask, null, scalarTensor(from, dtype), scalarTensor(to, dtype)), extra...)
 		out, err := exec.Exec(args...)
 		if err != nil {
-			return nil, fmt.Errorf("distill: teacher sampler step %d: %w", i, err)
+			return nil, fmt.Errorf("%s step %d: %w", what, i, err)
 		}
 		state = out[0]
 	}

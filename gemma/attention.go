@@ -6,6 +6,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
+	"github.com/sprint-distill/sprint/internal/netgraph"
 )
 
 // attentionMasks holds the boolean "query i may attend key j" masks, (B, 1, 1, T, T), for
@@ -64,7 +65,7 @@ func attention(c Config, w Weights, pre string, x, cos, sin, allowed *Node, opts
 	G := H / KV
 	q := Reshape(linear(x, w.get(pre+QProj)), B, T, H, d)
 	k := Reshape(linear(x, w.get(pre+KProj)), B, T, KV, d)
-	v := Reshape(toDType(linear(x, w.get(pre+VProj)), cdt), B, T, KV, d)
+	v := Reshape(netgraph.Cast(linear(x, w.get(pre+VProj)), cdt), B, T, KV, d)
 	q = Reshape(applyRope(q, cos, sin), B, T, KV, G, d)
 	k = applyRope(k, cos, sin)
 
@@ -75,7 +76,7 @@ func attention(c Config, w Weights, pre string, x, cos, sin, allowed *Node, opts
 	s = Where(allowed, s, Scalar(x.Graph(), cdt, lowest(cdt)))
 	p := softmax(s)
 	o := Einsum("bkgts,bskd->btkgd", p, v) // (B, T, KV, G, d): head h = kv·G + g
-	o = toDType(Reshape(o, B, T, H*d), dt)
+	o = netgraph.Cast(Reshape(o, B, T, H*d), dt)
 	return linear(o, w.get(pre+OProj))
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
+	"github.com/sprint-distill/sprint/internal/netgraph"
 )
 
 // Weights maps parameter names (see ParamSpecs) to graph nodes: parameters, constants or
@@ -15,34 +16,15 @@ type Weights map[string]*Node
 
 // get returns the named weight, panicking (the graph-building convention; graph.Exec turns
 // it into an error) when it is absent.
-func (w Weights) get(name string) *Node {
-	n, ok := w[name]
-	if !ok || n == nil {
-		panic(fmt.Errorf("gemma: weight %q is missing", name))
-	}
-	return n
-}
+func (w Weights) get(name string) *Node { return netgraph.Weight(w, "gemma", name) }
 
 // WeightsFromNodes pairs names with graph input nodes (Params.Sorted order for a Runner).
 func WeightsFromNodes(names []string, nodes []*Node) Weights {
-	if len(names) != len(nodes) {
-		panic(fmt.Errorf("gemma.WeightsFromNodes: %d names for %d nodes", len(names), len(nodes)))
-	}
-	w := make(Weights, len(names))
-	for i, n := range names {
-		w[n] = nodes[i]
-	}
-	return w
+	return netgraph.FromNodes("gemma.WeightsFromNodes", names, nodes)
 }
 
 // WeightsFromParams makes every parameter a constant of g (tests, one-off evaluations).
-func WeightsFromParams(g *Graph, p Params) Weights {
-	w := make(Weights, len(p))
-	for name, t := range p {
-		w[name] = ConstTensor(g, t)
-	}
-	return w
-}
+func WeightsFromParams(g *Graph, p Params) Weights { return netgraph.Constants(g, p) }
 
 // Options are the forward's switches.
 type Options struct {
@@ -103,12 +85,12 @@ func decoderLayer(c Config, w Weights, pre string, h, cos, sin, allowed *Node, o
 // inputs) and cast back: y = x·(mean(x²)+ε)^−½ · (1 + w). The weight is stored as an offset
 // from one (zero-initialised), unlike Llama's.
 func rmsNorm(x, weight *Node, eps float64) *Node {
-	cdt := computeDType(x.DType())
-	xf := toDType(x, cdt)
+	cdt := netgraph.WideDType(x.DType())
+	xf := netgraph.Cast(x, cdt)
 	ms := ReduceAndKeep(Square(xf), ReduceMean, -1)
 	y := Mul(xf, Rsqrt(AddScalar(ms, eps)))
-	y = Mul(y, ExpandLeftToRank(OnePlus(toDType(weight, cdt)), y.Rank()))
-	return toDType(y, x.DType())
+	y = Mul(y, ExpandLeftToRank(OnePlus(netgraph.Cast(weight, cdt)), y.Rank()))
+	return netgraph.Cast(y, x.DType())
 }
 
 // linear returns x·Wᵀ for W in PyTorch layout (out, in), as one 2-D matrix product.
@@ -119,22 +101,6 @@ func linear(x, weight *Node) *Node {
 		panic(fmt.Errorf("gemma: weight %s does not take inputs of width %d", weight.Shape(), in))
 	}
 	rows := x.Shape().Size() / max(in, 1)
-	y := DotGeneral(Reshape(toDType(x, weight.DType()), rows, in), []int{1}, nil, weight, []int{1}, nil) // (rows, out)
+	y := DotGeneral(Reshape(netgraph.Cast(x, weight.DType()), rows, in), []int{1}, nil, weight, []int{1}, nil) // (rows, out)
 	return Reshape(y, append(slices.Clone(dims[:len(dims)-1]), out)...)
-}
-
-// computeDType is the dtype norms, the rotary embedding and attention run in: float64 stays,
-// anything else is float32.
-func computeDType(dt dtypes.DType) dtypes.DType {
-	if dt == dtypes.Float64 {
-		return dtypes.Float64
-	}
-	return dtypes.Float32
-}
-
-func toDType(x *Node, dt dtypes.DType) *Node {
-	if x.DType() == dt {
-		return x
-	}
-	return ConvertDType(x, dt)
 }

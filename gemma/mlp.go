@@ -4,6 +4,7 @@ import (
 	"math"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
+	"github.com/sprint-distill/sprint/internal/netgraph"
 )
 
 // mlp is Gemma-2's GeGLU feed-forward on normed hidden states x (B, T, D):
@@ -13,10 +14,10 @@ import (
 // The activation and the product run in float32 (float64 for float64 weights), the
 // projections in the weights' dtype.
 func mlp(w Weights, pre string, x *Node) *Node {
-	cdt := computeDType(x.DType())
-	gate := toDType(linear(x, w.get(pre+GateProj)), cdt)
-	up := toDType(linear(x, w.get(pre+UpProj)), cdt)
-	h := toDType(Mul(geluTanh(gate), up), x.DType())
+	cdt := netgraph.WideDType(x.DType())
+	gate := netgraph.Cast(linear(x, w.get(pre+GateProj)), cdt)
+	up := netgraph.Cast(linear(x, w.get(pre+UpProj)), cdt)
+	h := netgraph.Cast(Mul(geluTanh(gate), up), x.DType())
 	return linear(h, w.get(pre+DownProj))
 }
 

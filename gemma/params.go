@@ -1,12 +1,11 @@
 package gemma
 
 import (
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/netgraph"
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
@@ -39,36 +38,24 @@ const (
 func LayerPrefix(i int) string { return layerPrefixStart + strconv.Itoa(i) + "." }
 
 // ParamSpec names one parameter and its dimensions (PyTorch layout: Linear weights are (out, in)).
-type ParamSpec struct {
-	Name string
-	Dims []int
-}
-
-// Size is the number of elements of the parameter.
-func (s ParamSpec) Size() int64 {
-	n := int64(1)
-	for _, d := range s.Dims {
-		n *= int64(d)
-	}
-	return n
-}
+type ParamSpec = safetensors.Spec
 
 // layerParams is the table of one layer's parameters and their shapes, in checkpoint order.
 func layerParams(c Config) []ParamSpec {
 	D, I := c.HiddenSize, c.IntermediateSize
 	q, kv := c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim
 	return []ParamSpec{
-		{InputNorm, []int{D}},
-		{QProj, []int{q, D}},
-		{KProj, []int{kv, D}},
-		{VProj, []int{kv, D}},
-		{OProj, []int{D, q}},
-		{PostAttnNorm, []int{D}},
-		{PreFFNorm, []int{D}},
-		{GateProj, []int{I, D}},
-		{UpProj, []int{I, D}},
-		{DownProj, []int{D, I}},
-		{PostFFNorm, []int{D}},
+		{Name: InputNorm, Dims: []int{D}},
+		{Name: QProj, Dims: []int{q, D}},
+		{Name: KProj, Dims: []int{kv, D}},
+		{Name: VProj, Dims: []int{kv, D}},
+		{Name: OProj, Dims: []int{D, q}},
+		{Name: PostAttnNorm, Dims: []int{D}},
+		{Name: PreFFNorm, Dims: []int{D}},
+		{Name: GateProj, Dims: []int{I, D}},
+		{Name: UpProj, Dims: []int{I, D}},
+		{Name: DownProj, Dims: []int{D, I}},
+		{Name: PostFFNorm, Dims: []int{D}},
 	}
 }
 
@@ -76,13 +63,13 @@ func layerParams(c Config) []ParamSpec {
 // embedding, each layer's eleven tensors, the final norm (no lm_head). The loader checks a
 // checkpoint against it and the forward reads exactly these names.
 func ParamSpecs(c Config) []ParamSpec {
-	specs := []ParamSpec{{EmbedTokens, []int{c.VocabSize, c.HiddenSize}}}
+	specs := []ParamSpec{{Name: EmbedTokens, Dims: []int{c.VocabSize, c.HiddenSize}}}
 	for i := range c.NumLayers {
 		for _, p := range layerParams(c) {
-			specs = append(specs, ParamSpec{LayerPrefix(i) + p.Name, p.Dims})
+			specs = append(specs, ParamSpec{Name: LayerPrefix(i) + p.Name, Dims: p.Dims})
 		}
 	}
-	return append(specs, ParamSpec{FinalNorm, []int{c.HiddenSize}})
+	return append(specs, ParamSpec{Name: FinalNorm, Dims: []int{c.HiddenSize}})
 }
 
 // Parameter parts, for counts.
@@ -112,12 +99,7 @@ func ParamPart(name string) string {
 
 // CountParams returns the number of elements per part (see ParamPart) and in total.
 func CountParams(specs []ParamSpec) (perPart map[string]int64, total int64) {
-	perPart = make(map[string]int64)
-	for _, s := range specs {
-		perPart[ParamPart(s.Name)] += s.Size()
-		total += s.Size()
-	}
-	return perPart, total
+	return safetensors.Count(specs, ParamPart)
 }
 
 // Params holds parameter values by name.
@@ -125,14 +107,7 @@ type Params map[string]*tensors.Tensor
 
 // Sorted returns the names in sorted order and the tensors in the same order: the order in
 // which the Runner passes parameters to its graph (see WeightsFromNodes).
-func (p Params) Sorted() ([]string, []*tensors.Tensor) {
-	names := slices.Sorted(maps.Keys(p))
-	ts := make([]*tensors.Tensor, len(names))
-	for i, n := range names {
-		ts[i] = p[n]
-	}
-	return names, ts
-}
+func (p Params) Sorted() ([]string, []*tensors.Tensor) { return netgraph.Sorted(p) }
 
 // Check compares p against ParamSpecs(c): it returns an error listing the missing,
 // unexpected and mis-shaped names, or nil when they match exactly.

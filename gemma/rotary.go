@@ -6,6 +6,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
+	"github.com/sprint-distill/sprint/internal/netgraph"
 )
 
 // ropeTables returns cos(p·f_i) and sin(p·f_i) for positions p ∈ [0, T) and the headDim/2
@@ -50,7 +51,7 @@ func ropeTables64(T, headDim int, theta float64) (cos, sin []float64) {
 // float64.
 func ropeNodes(g *Graph, dt dtypes.DType, T, headDim int, theta float64) (cos, sin *Node) {
 	half := headDim / 2
-	if computeDType(dt) == dtypes.Float64 {
+	if netgraph.WideDType(dt) == dtypes.Float64 {
 		c, s := ropeTables64(T, headDim, theta)
 		return Reshape(Const(g, c), 1, T, 1, half), Reshape(Const(g, s), 1, T, 1, half)
 	}
@@ -66,7 +67,7 @@ func ropeNodes(g *Graph, dt dtypes.DType, T, headDim int, theta float64) (cos, s
 // computed in cos's dtype (float32).
 func applyRope(x, cos, sin *Node) *Node {
 	d := x.Shape().Dimensions[3]
-	x = toDType(x, cos.DType())
+	x = netgraph.Cast(x, cos.DType())
 	x1 := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, d/2))
 	x2 := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(d/2, d))
 	return Concatenate([]*Node{

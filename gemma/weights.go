@@ -7,10 +7,8 @@ import (
 	"slices"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/dtypes/bfloat16"
-	"github.com/gomlx/compute/dtypes/float16"
-	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/tensorconv"
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
@@ -38,29 +36,9 @@ func LoadParams(path string, c Config, dt dtypes.DType) (Params, error) {
 	if _, _, err := safetensors.Resolve(path); err != nil {
 		return nil, fmt.Errorf("gemma weights: %w; %s", err, WantedFolder)
 	}
-	specs := ParamSpecs(c)
-	want := make(map[string][]int, len(specs))
-	for _, s := range specs {
-		want[s.Name] = s.Dims
-	}
-	p := make(Params, len(specs))
-	var unexpected, misshaped []string
-	seen := make(map[string]bool, len(specs))
+	p := make(Params)
 	var storedDType dtypes.DType
-	_, err := safetensors.ForEach(path, func(name string, t *tensors.Tensor) error {
-		if name == LMHead {
-			return nil
-		}
-		dims, ok := want[name]
-		if !ok {
-			unexpected = append(unexpected, name)
-			return nil
-		}
-		seen[name] = true
-		if !slices.Equal(t.Shape().Dimensions, dims) {
-			misshaped = append(misshaped, fmt.Sprintf("%s: have %v, want %v", name, t.Shape().Dimensions, dims))
-			return nil
-		}
+	missing, unexpected, misshaped, err := safetensors.Match(path, ParamSpecs(c), func(name string, t *tensors.Tensor) (string, error) {
 		target := dt
 		if target == dtypes.InvalidDType {
 			target = storedTarget(t.DType())
@@ -68,27 +46,23 @@ func LoadParams(path string, c Config, dt dtypes.DType) (Params, error) {
 		if storedDType == dtypes.InvalidDType {
 			storedDType = target
 		} else if target != storedDType {
-			return fmt.Errorf("gemma weights %s: tensor %q is %s, the others %s; pass a dtype to convert them all", path, name, t.DType(), storedDType)
+			return "", fmt.Errorf("gemma weights %s: tensor %q is %s, the others %s; pass a dtype to convert them all", path, name, t.DType(), storedDType)
 		}
 		if err := safetensors.CheckFinite(path, name, t); err != nil {
-			return fmt.Errorf("gemma weights: %w", err)
+			return "", fmt.Errorf("gemma weights: %w", err)
 		}
 		ct, err := ConvertTensor(t, target)
 		if err != nil {
-			return fmt.Errorf("gemma weights %s: tensor %q: %w", path, name, err)
+			return "", fmt.Errorf("gemma weights %s: tensor %q: %w", path, name, err)
 		}
 		p[name] = ct
-		return nil
+		return "", nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	var missing []string
-	for _, s := range specs {
-		if !seen[s.Name] {
-			missing = append(missing, s.Name)
-		}
-	}
+	// LMHead, tied to the embedding, is no parameter of the encoder but no error either.
+	unexpected = slices.DeleteFunc(unexpected, func(name string) bool { return name == LMHead })
 	if err := keysError("gemma weights in "+path, missing, unexpected, misshaped); err != nil {
 		return nil, err
 	}
@@ -114,51 +88,9 @@ func ConvertTensor(t *tensors.Tensor, dt dtypes.DType) (*tensors.Tensor, error) 
 	if !isFloat(t.DType()) || !isFloat(dt) {
 		return nil, fmt.Errorf("cannot convert %s to %s, want float dtypes (float32, bfloat16, float16, float64)", t.DType(), dt)
 	}
-	out := tensors.FromShape(shapes.Make(dt, t.Shape().Dimensions...))
-	var convErr error
-	err := t.ConstFlatData(func(src any) {
-		convErr = out.MutableFlatData(func(dst any) { convertFlat(src, dst) })
-	})
-	if err == nil {
-		err = convErr
-	}
-	return out, err
+	return tensorconv.Convert(t, dt)
 }
 
 func isFloat(dt dtypes.DType) bool {
 	return dt == dtypes.Float32 || dt == dtypes.Float64 || dt == dtypes.BFloat16 || dt == dtypes.Float16
-}
-
-// convertFlat copies src into dst (same length), both float slices of any supported type.
-func convertFlat(src, dst any) {
-	var at func(i int) float64
-	n := 0
-	switch s := src.(type) {
-	case []float32:
-		at, n = func(i int) float64 { return float64(s[i]) }, len(s)
-	case []float64:
-		at, n = func(i int) float64 { return s[i] }, len(s)
-	case []bfloat16.BFloat16:
-		at, n = func(i int) float64 { return float64(s[i].Float32()) }, len(s)
-	case []float16.Float16:
-		at, n = func(i int) float64 { return float64(s[i].Float32()) }, len(s)
-	}
-	switch d := dst.(type) {
-	case []float32:
-		for i := range n {
-			d[i] = float32(at(i))
-		}
-	case []float64:
-		for i := range n {
-			d[i] = at(i)
-		}
-	case []bfloat16.BFloat16:
-		for i := range n {
-			d[i] = bfloat16.FromFloat64(at(i))
-		}
-	case []float16.Float16:
-		for i := range n {
-			d[i] = float16.FromFloat64(at(i))
-		}
-	}
 }

@@ -18,9 +18,7 @@ import (
 
 func tinyJob(t *testing.T, steps int) *Job {
 	t.Helper()
-	cfg := model.DefaultConfig()
-	cfg.Preset = model.PresetTiny
-	cfg, err := cfg.Resolved()
+	cfg, err := model.PresetConfig(model.PresetTiny)
 	if err != nil {
 		t.Fatal(err)
 	}

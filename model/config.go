@@ -277,6 +277,16 @@ func (c Config) orResolved() Config {
 	return c
 }
 
+// mustResolved is Resolved for callers whose config must be valid: an unknown preset panics
+// (the graph-building convention; graph.Exec turns the panic into an error).
+func (c Config) mustResolved() Config {
+	r, err := c.Resolved()
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
 // resolvedValid resolves and validates c, for the package's entry points.
 func (c Config) resolvedValid() (Config, error) {
 	if err := c.Validate(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
+	"github.com/sprint-distill/sprint/internal/netgraph"
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
@@ -105,16 +106,7 @@ func ValidateControlLayers(cfg Config, layers int) error {
 // ControlParamSpecs lists the parameters of a ControlNet with N copied blocks for the model
 // config, with SanaControlNetModel's names and shapes in its order. cfg must be valid.
 func ControlParamSpecs(cfg Config, layers int) []ParamSpec {
-	cfg, err := cfg.Resolved()
-	if err != nil {
-		panic(err)
-	}
-	table := newControlParamTable(cfg, layers)
-	specs := make([]ParamSpec, len(table.all))
-	for i, p := range table.all {
-		specs[i] = p.ParamSpec
-	}
-	return specs
+	return specsOf(newControlParamTable(cfg.mustResolved(), layers).all)
 }
 
 // CheckControlParams compares p with ControlParamSpecs(cfg, layers): nil when the names and
@@ -145,21 +137,7 @@ func initControlParamsFor(cfg Config, layers int, seed int64, keep func(string) 
 	if err := ValidateControlLayers(cfg, layers); err != nil {
 		return nil, err
 	}
-	dt := cfg.mustDType()
-	p := make(Params)
-	for _, s := range newControlParamTable(cfg, layers).all {
-		if keep != nil && !keep(s.Name) {
-			continue
-		}
-		vals := make([]float64, s.Size())
-		s.init(vals, s.Dims, paramRNG(seed, ControlNetPrefix+s.Name))
-		t, err := newTensor(dt, s.Dims, vals)
-		if err != nil {
-			return nil, fmt.Errorf("init ControlNet %s: %w", s.Name, err)
-		}
-		p[s.Name] = t
-	}
-	return p, nil
+	return initAll(newControlParamTable(cfg, layers).all, cfg.mustDType(), seed, ControlNetPrefix, keep, "init ControlNet")
 }
 
 // ControlNetFromTeacher builds a ControlNet initialised from a network's weights (SANA
@@ -222,29 +200,25 @@ func JoinControl(net, control Params) Params {
 
 // SplitControl separates a joined parameter set (see JoinControl) into the network's
 // parameters and its ControlNet's (prefix removed); control is empty when there is none.
-func SplitControl(p Params) (net, control Params) {
-	net, control = make(Params), make(Params)
-	for k, v := range p {
-		if rest, ok := strings.CutPrefix(k, ControlNetPrefix); ok {
-			control[rest] = v
-		} else {
-			net[k] = v
-		}
-	}
-	return net, control
-}
+func SplitControl(p Params) (net, control Params) { return splitPrefixed(p, ControlNetPrefix) }
 
 // SplitControlWeights is SplitControl for graph weights.
 func SplitControlWeights(w Weights) (net, control Weights) {
-	net, control = make(Weights), make(Weights)
-	for k, v := range w {
-		if rest, ok := strings.CutPrefix(k, ControlNetPrefix); ok {
-			control[rest] = v
+	return splitPrefixed(w, ControlNetPrefix)
+}
+
+// splitPrefixed separates the entries of m whose names start with prefix (returned in
+// prefixed, the prefix removed) from the others (in rest).
+func splitPrefixed[M ~map[string]V, V any](m M, prefix string) (rest, prefixed M) {
+	rest, prefixed = make(M), make(M)
+	for k, v := range m {
+		if name, ok := strings.CutPrefix(k, prefix); ok {
+			prefixed[name] = v
 		} else {
-			net[k] = v
+			rest[k] = v
 		}
 	}
-	return net, control
+	return rest, prefixed
 }
 
 // Control is the ControlNet input of a forward pass (Inputs.Control).
@@ -281,32 +255,32 @@ func controlResiduals(cfg Config, c *Control, x, t, text, mask *Node, hp, wp int
 	p, D, C := cfg.PatchSize, cfg.HiddenSize, cfg.InChannels
 	B := x.Shape().Dimensions[0]
 	embed := func(z *Node) *Node { // the shared p×p patch embedding
-		return linear(patchify(toDType(z, dt), p), Reshape(patchW, D, C*p*p), w.get(ct.patchEmbed.bias))
+		return linear(patchify(netgraph.Cast(z, dt), p), Reshape(patchW, D, C*p*p), w.get(ct.patchEmbed.bias))
 	}
 	// h = PatchEmbed(x) + input_block(PatchEmbed(cond))
 	h := Add(embed(x), ct.inputBlock.apply(w, embed(c.Cond)))
 
 	// Its own time embedding (teacher's, no guidance) and caption projection, as in Forward.
-	tt := toDType(t, dt)
+	tt := netgraph.Cast(t, dt)
 	cNoise := tt
 	if !cfg.DenseTime {
 		cNoise = MulScalar(tt, 1000)
 	}
 	emb := timestepMLP(w, ct.timeEmbedder, sinusoid(cNoise, dt))
 	t0 := Reshape(ct.timeLinear.apply(w, silu(emb)), B, 6, D)
-	y := ct.captionProjection.linear1.apply(w, toDType(text, dt))
+	y := ct.captionProjection.linear1.apply(w, netgraph.Cast(text, dt))
 	y = ct.captionProjection.linear2.apply(w, geluTanh(y))
 	y = rmsNorm(y, w.get(ct.captionNorm), captionNormEps)
 	var bias *Node
 	if mask != nil {
-		m := toDType(mask, attnDType(dt))
+		m := netgraph.Cast(mask, netgraph.WideDType(dt))
 		bias = Reshape(MulScalar(OneMinus(m), maskBias), B, 1, 1, m.Shape().Dimensions[1])
 	}
 
 	res := make([]*Node, c.Layers)
 	for i, b := range ct.blocks {
 		h = block(cfg, w, b, h, t0, y, bias, hp, wp)
-		res[i] = toDType(MulScalar(ct.outBlocks[i].apply(w, h), c.Scale), outDT) // r_i = scale·W_i h_i + scale·b_i
+		res[i] = netgraph.Cast(MulScalar(ct.outBlocks[i].apply(w, h), c.Scale), outDT) // r_i = scale·W_i h_i + scale·b_i
 	}
 	return res
 }
@@ -321,7 +295,7 @@ func TrigFlowControl(cfg Config, w Weights, ctrl *Control, xhat, theta, text, ma
 	}
 	cfg, table := tableFor(cfg, guidance)
 	dt := w.get(table.patchEmbed.weight).DType()
-	xFlow, t := trigflowInput(toDType(xhat, dt), toDType(theta, dt))
+	xFlow, t := trigflowInput(netgraph.Cast(xhat, dt), netgraph.Cast(theta, dt))
 	out := forward(cfg, table, w, Inputs{X: xFlow, T: t, Text: text, Mask: mask, Guidance: guidance, Control: ctrl}, featureBlocks)
 	return trigflowOutput(xFlow, t, out.V), out.Logvar, out.Features
 }

@@ -3,7 +3,6 @@ package model
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -117,24 +116,12 @@ func controlConfig(t testing.TB, dtype string) Config {
 // no path is switched off by a zero projection.
 func randomControlParams(t testing.TB, cfg Config, layers int, seed uint64) Params {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(seed, 9))
-	p := make(Params)
-	for _, s := range ControlParamSpecs(cfg, layers) {
-		vals := make([]float64, s.Size())
-		std := 0.3
+	return randomSpecs(t, cfg.mustDType(), ControlParamSpecs(cfg, layers), seed, 9, func(s ParamSpec) (std, mean float64) {
 		if len(s.Dims) >= 2 && s.Dims[0] != 6 {
-			std = 1 / math.Sqrt(float64(int(s.Size())/s.Dims[0]))
+			return 1 / math.Sqrt(float64(int(s.Size())/s.Dims[0])), 0
 		}
-		for i := range vals {
-			vals[i] = rng.NormFloat64() * std
-		}
-		tt, err := newTensor(cfg.mustDType(), s.Dims, vals)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p[s.Name] = tt
-	}
-	return p
+		return 0.3, 0
+	})
 }
 
 // trigflowBoth runs the wrapper without and with the ControlNet (layers, scale) on the same
@@ -309,34 +296,11 @@ func TestControlJVPMatchesFiniteDifferences(t *testing.T) {
 		dot := Add(ReduceAllSum(Mul(grads[0], vx)), ReduceAllSum(Mul(grads[1], vth)))
 		return []*Node{F, Gradient(dot, u)[0]}
 	}, xhat, theta, vx, vth, text, mask, guid, cond)
-	jvp := floats(t, outs[1])
-
 	// The random ControlNet makes F strongly curved: the central-difference error falls from 3e-3
 	// at h = 1e-4 to 9e-8 at 1e-5 and 7e-10 at 1e-6 (round-off stays below 1e-9 there).
-	const h = 1e-6
-	shifted := func(sign float64) []float64 {
-		xs, ths := floats(t, xhat), floats(t, theta)
-		for i, v := range floats(t, vx) {
-			xs[i] += sign * h * v
-		}
-		for i, v := range floats(t, vth) {
-			ths[i] += sign * h * v
-		}
-		o := runWith(t, p, func(w Weights, in []*Node) []*Node {
-			return []*Node{fwd(w, in[0], in[1], in[2], in[3], in[4], in[5])}
-		}, fromFloats(dt, xs, xhat.Shape().Dimensions...), fromFloats(dt, ths, B), text, mask, guid, cond)
-		return floats(t, o[0])
-	}
-	plus, minus := shifted(1), shifted(-1)
-	fd := make([]float64, len(plus))
-	for i := range fd {
-		fd[i] = (plus[i] - minus[i]) / (2 * h)
-	}
-	rel := maxAbsDiff(jvp, fd) / maxAbs(fd)
-	t.Logf("JVP with control vs central differences: relative %.3g (max |J·v| = %.3g)", rel, maxAbs(fd))
-	if rel > 1e-7 || math.IsNaN(rel) {
-		t.Errorf("JVP differs from finite differences: relative error %g", rel)
-	}
+	checkJVP(t, "JVP with control", floats(t, outs[1]), p, 1e-6, func(w Weights, x, th *Node, rest []*Node) *Node {
+		return fwd(w, x, th, rest[0], rest[1], rest[2], rest[3])
+	}, xhat, theta, vx, vth, text, mask, guid, cond)
 }
 
 // TestForwardReadsExactlyTheControlTable: with weights holding exactly ControlParamSpecs, the

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
+	"github.com/sprint-distill/sprint/internal/netgraph"
 )
 
 // Inputs are the flow-matching network's inputs.
@@ -52,10 +53,7 @@ func Forward(cfg Config, w Weights, in Inputs, featureBlocks []int) Outputs {
 // tableFor resolves cfg (panicking on an unknown preset) and returns the parameter table of
 // the student when guidance is given, else of the teacher.
 func tableFor(cfg Config, guidance *Node) (Config, *paramTable) {
-	cfg, err := cfg.Resolved()
-	if err != nil {
-		panic(err)
-	}
+	cfg = cfg.mustResolved()
 	role := Teacher
 	if guidance != nil {
 		role = Student
@@ -72,7 +70,7 @@ func forward(cfg Config, table *paramTable, w Weights, in Inputs, featureBlocks 
 	stored := w
 	w = castWeights(w, dt)
 	patchW := w.get(table.patchEmbed.weight)
-	x := toDType(in.X, dt)
+	x := netgraph.Cast(in.X, dt)
 	if x.Rank() != 4 {
 		panic(fmt.Errorf("model.Forward: X must be (B, C, H, W), got %s", x.Shape()))
 	}
@@ -94,28 +92,28 @@ func forward(cfg Config, table *paramTable, w Weights, in Inputs, featureBlocks 
 
 	// Time (and guidance) embedding, adaLN-single modulation t0. The time enters the sinusoid in
 	// full precision (outerDType), whatever the compute dtype.
-	odt := attnDType(dt)
-	cNoise := toDType(in.T, odt)
+	odt := netgraph.WideDType(dt)
+	cNoise := netgraph.Cast(in.T, odt)
 	if !cfg.DenseTime {
 		cNoise = MulScalar(cNoise, 1000)
 	}
 	emb := timestepMLP(w, table.timeEmbedder, sinusoid(cNoise, dt))
 	if in.Guidance != nil {
-		gw := MulScalar(toDType(in.Guidance, odt), cfg.GuidanceEmbedScale)
+		gw := MulScalar(netgraph.Cast(in.Guidance, odt), cfg.GuidanceEmbedScale)
 		emb = Add(emb, timestepMLP(w, *table.guidanceEmbedder, sinusoid(gw, dt)))
 	}
 	t0 := table.timeLinear.apply(w, silu(emb)) // (B, 6D)
 	t0 = Reshape(t0, B, 6, D)
 
 	// Caption projection and norm.
-	text := toDType(in.Text, dt)
+	text := netgraph.Cast(in.Text, dt)
 	y := table.captionProjection.linear1.apply(w, text)
 	y = geluTanh(y)
 	y = table.captionProjection.linear2.apply(w, y)
 	y = rmsNorm(y, w.get(table.captionNorm), captionNormEps)
 	var bias *Node // (B, 1, 1, L) additive mask bias, −10000 on padding
 	if in.Mask != nil {
-		m := toDType(in.Mask, attnDType(dt))
+		m := netgraph.Cast(in.Mask, netgraph.WideDType(dt))
 		bias = MulScalar(OneMinus(m), maskBias)
 		bias = Reshape(bias, B, 1, 1, m.Shape().Dimensions[1])
 	}
@@ -152,7 +150,7 @@ func forward(cfg Config, table *paramTable, w Weights, in Inputs, featureBlocks 
 	if table.logvar != nil { // the student's head is optional in w
 		if lw, ok := stored[table.logvar.weight.Name]; ok && lw != nil {
 			// The logvar head runs in float32 (float64 for float64 models) on its stored weights.
-			lv := linear(toDType(emb, odt), toDType(lw, odt), toDType(stored.get(table.logvar.bias), odt)) // (B, 1)
+			lv := linear(netgraph.Cast(emb, odt), netgraph.Cast(lw, odt), netgraph.Cast(stored.get(table.logvar.bias), odt)) // (B, 1)
 			out.Logvar = Reshape(lv, B)
 		}
 	}
@@ -208,10 +206,10 @@ func sinusoid(c *Node, dt dtypes.DType) *Node {
 	for i := range freqs {
 		freqs[i] = math.Exp(-math.Log(10000) * float64(i) / float64(half))
 	}
-	adt := attnDType(dt)
+	adt := netgraph.WideDType(dt)
 	f := ConstAsDType(c.Graph(), adt, freqs)
-	args := Mul(ExpandAxes(toDType(c, adt), -1), ExpandAxes(f, 0)) // (B, 128)
-	return toDType(Concatenate([]*Node{Cos(args), Sin(args)}, -1), dt)
+	args := Mul(ExpandAxes(netgraph.Cast(c, adt), -1), ExpandAxes(f, 0)) // (B, 128)
+	return netgraph.Cast(Concatenate([]*Node{Cos(args), Sin(args)}, -1), dt)
 }
 
 // timestepMLP is Linear(256→D) → SiLU → Linear(D→D): the timestep or guidance embedder.

@@ -355,7 +355,7 @@ func TestBFloat16Forward(t *testing.T) {
 	p16 := randomParams(t, cfg16, Student, 41)
 	p32 := Params{}
 	for k, v := range p16 {
-		p32[k] = fromFloats(dtypes.Float32, floatsAny(t, v), v.Shape().Dimensions...)
+		p32[k] = fromFloats(dtypes.Float32, floats(t, v), v.Shape().Dimensions...)
 	}
 	x, tt, text, mask := tinyInputs(cfg32, 2, cfg32.LatentSize, 42)
 	g := fromFloats(dtypes.Float32, []float64{4.5, 2}, 2)
@@ -364,7 +364,7 @@ func TestBFloat16Forward(t *testing.T) {
 	if out16.DType() != dtypes.BFloat16 {
 		t.Fatalf("bf16 model output dtype %s", out16.DType())
 	}
-	v16 := floatsAny(t, out16)
+	v16 := floats(t, out16)
 	var num, den float64
 	for i := range v32 {
 		num += (v32[i] - v16[i]) * (v32[i] - v16[i])

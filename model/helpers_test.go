@@ -6,17 +6,23 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/dtypes/bfloat16"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/tensortest"
 	"github.com/sprint-distill/sprint/internal/testbackend"
 )
 
-// testBackend is the shared pure-Go test backend (never the auto-installing XLA one).
-func testBackend(t testing.TB) compute.Backend { return testbackend.Get(t) }
+// The shared test helpers: the backend of internal/testbackend (the pure-Go one unless
+// GOMLX_BACKEND says otherwise, never an auto-installing XLA plugin) and the host-tensor helpers
+// of internal/tensortest.
+var (
+	testBackend = testbackend.Get
+	floats      = tensortest.Floats
+	maxAbsDiff  = tensortest.MaxAbsDiff
+	maxAbs      = tensortest.MaxAbs
+)
 
 // tinyConfig returns the tiny preset resolved, in the given dtype.
 func tinyConfig(t testing.TB, dtype string) Config {
@@ -35,21 +41,31 @@ func tinyConfig(t testing.TB, dtype string) Config {
 // norm weights around 1), so that no branch of the network is switched off by a zero init.
 func randomParams(t testing.TB, cfg Config, role Role, seed uint64) Params {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(seed, 7))
-	p := make(Params)
-	for _, s := range ParamSpecs(cfg, role) {
-		vals := make([]float64, s.Size())
-		std := 0.3
+	return randomSpecs(t, cfg.mustDType(), ParamSpecs(cfg, role), seed, 7, func(s ParamSpec) (std, mean float64) {
+		std = 0.3
 		if len(s.Dims) >= 2 && !strings.HasSuffix(s.Name, "scale_shift_table") {
 			std = 1 / math.Sqrt(float64(int(s.Size())/s.Dims[0]))
 		}
-		for i := range vals {
-			vals[i] = rng.NormFloat64() * std
-			if strings.HasSuffix(s.Name, "norm_q.weight") || strings.HasSuffix(s.Name, "norm_k.weight") || s.Name == "caption_norm.weight" {
-				vals[i] += 1
-			}
+		if strings.HasSuffix(s.Name, "norm_q.weight") || strings.HasSuffix(s.Name, "norm_k.weight") || s.Name == "caption_norm.weight" {
+			mean = 1
 		}
-		tt, err := newTensor(cfg.mustDType(), s.Dims, vals)
+		return std, mean
+	})
+}
+
+// randomSpecs draws the parameters of specs in dtype dt from one random stream (seed, stream):
+// each value N(mean, std²) with the std and mean dist gives its parameter.
+func randomSpecs(t testing.TB, dt dtypes.DType, specs []ParamSpec, seed, stream uint64, dist func(ParamSpec) (std, mean float64)) Params {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, stream))
+	p := make(Params, len(specs))
+	for _, s := range specs {
+		std, mean := dist(s)
+		vals := make([]float64, s.Size())
+		for i := range vals {
+			vals[i] = rng.NormFloat64()*std + mean
+		}
+		tt, err := newTensor(dt, s.Dims, vals)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,16 +77,11 @@ func randomParams(t testing.TB, cfg Config, role Role, seed uint64) Params {
 // randn returns a float tensor of normal values.
 func randn(dt dtypes.DType, seed uint64, dims ...int) *tensors.Tensor {
 	rng := rand.New(rand.NewPCG(seed, 11))
-	n := shapes.Make(dt, dims...).Size()
-	vals := make([]float64, n)
+	vals := make([]float64, shapes.Make(dt, dims...).Size())
 	for i := range vals {
 		vals[i] = rng.NormFloat64()
 	}
-	t, err := newTensor(dt, dims, vals)
-	if err != nil {
-		panic(err)
-	}
-	return t
+	return fromFloats(dt, vals, dims...)
 }
 
 // fromFloats builds a tensor of dtype dt with the given values.
@@ -80,46 +91,6 @@ func fromFloats(dt dtypes.DType, vals []float64, dims ...int) *tensors.Tensor {
 		panic(err)
 	}
 	return t
-}
-
-// floats returns a tensor's values as float64s.
-func floats(t testing.TB, x *tensors.Tensor) []float64 {
-	t.Helper()
-	out := make([]float64, x.Size())
-	err := x.ConstFlatData(func(flat any) {
-		switch f := flat.(type) {
-		case []float64:
-			copy(out, f)
-		case []float32:
-			for i, v := range f {
-				out[i] = float64(v)
-			}
-		default:
-			t.Fatalf("floats: unsupported %T", flat)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// floatsAny is floats for any float dtype, bfloat16 included.
-func floatsAny(t testing.TB, x *tensors.Tensor) []float64 {
-	t.Helper()
-	if x.DType() != dtypes.BFloat16 {
-		return floats(t, x)
-	}
-	out := make([]float64, x.Size())
-	err := tensors.ConstFlatData(x, func(f []bfloat16.BFloat16) {
-		for i, v := range f {
-			out[i] = float64(v.Float32())
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // runWith executes fn once with the parameters passed as graph inputs (the WeightsFromNodes
@@ -145,18 +116,33 @@ func runWith(t testing.TB, p Params, fn func(w Weights, in []*graph.Node) []*gra
 	return outs
 }
 
-func maxAbsDiff(a, b []float64) float64 {
-	m := 0.0
-	for i := range a {
-		m = math.Max(m, math.Abs(a[i]-b[i]))
+// checkJVP compares jvp, the JVP of F along (vx, vθ) at (x̂, θ), with the central differences
+// (F(x̂+h·vx, θ+h·vθ) − F(x̂−h·vx, θ−h·vθ)) / 2h, which must agree to a relative 1e-7 (float64).
+// F reads the parameters p, x̂, θ and the fixed inputs rest.
+func checkJVP(t *testing.T, what string, jvp []float64, p Params, h float64, F func(w Weights, x, theta *graph.Node, rest []*graph.Node) *graph.Node, xhat, theta, vx, vth *tensors.Tensor, rest ...*tensors.Tensor) {
+	t.Helper()
+	shifted := func(sign float64) []float64 {
+		xs, ths := floats(t, xhat), floats(t, theta)
+		for i, v := range floats(t, vx) {
+			xs[i] += sign * h * v
+		}
+		for i, v := range floats(t, vth) {
+			ths[i] += sign * h * v
+		}
+		in := append([]*tensors.Tensor{fromFloats(xhat.DType(), xs, xhat.Shape().Dimensions...), fromFloats(theta.DType(), ths, theta.Shape().Dimensions...)}, rest...)
+		o := runWith(t, p, func(w Weights, in []*graph.Node) []*graph.Node {
+			return []*graph.Node{F(w, in[0], in[1], in[2:])}
+		}, in...)
+		return floats(t, o[0])
 	}
-	return m
-}
-
-func maxAbs(a []float64) float64 {
-	m := 0.0
-	for _, v := range a {
-		m = math.Max(m, math.Abs(v))
+	plus, minus := shifted(1), shifted(-1)
+	fd := make([]float64, len(plus))
+	for i := range fd {
+		fd[i] = (plus[i] - minus[i]) / (2 * h)
 	}
-	return m
+	rel := maxAbsDiff(jvp, fd) / maxAbs(fd)
+	t.Logf("%s vs central differences: max |Δ| = %.3g, relative %.3g (max |J·v| = %.3g)", what, maxAbsDiff(jvp, fd), rel, maxAbs(fd))
+	if rel > 1e-7 || math.IsNaN(rel) {
+		t.Errorf("JVP differs from finite differences: relative error %g", rel)
+	}
 }

@@ -9,9 +9,8 @@ import (
 	"strings"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/dtypes/bfloat16"
-	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/tensorconv"
 )
 
 // initRule fills the values of a parameter of the given dims from its random stream.
@@ -76,17 +75,23 @@ func InitParamsFor(cfg Config, role Role, seed int64, keep func(name string) boo
 	if err != nil {
 		return nil, err
 	}
-	dt := cfg.mustDType()
+	return initAll(newParamTable(cfg, role).all, cfg.mustDType(), seed, "", keep, "init")
+}
+
+// initAll initialises the parameters of a table that keep accepts (all when keep is nil) in
+// dtype dt, each by its rule from the stream of (seed, stream+name); what starts the error
+// naming a parameter that fails.
+func initAll(all []*param, dt dtypes.DType, seed int64, stream string, keep func(name string) bool, what string) (Params, error) {
 	p := make(Params)
-	for _, s := range newParamTable(cfg, role).all {
+	for _, s := range all {
 		if keep != nil && !keep(s.Name) {
 			continue
 		}
 		vals := make([]float64, s.Size())
-		s.init(vals, s.Dims, paramRNG(seed, s.Name))
+		s.init(vals, s.Dims, paramRNG(seed, stream+s.Name))
 		t, err := newTensor(dt, s.Dims, vals)
 		if err != nil {
-			return nil, fmt.Errorf("init %s: %w", s.Name, err)
+			return nil, fmt.Errorf("%s %s: %w", what, s.Name, err)
 		}
 		p[s.Name] = t
 	}
@@ -100,32 +105,12 @@ func paramRNG(seed int64, name string) *rand.Rand {
 	return rand.New(rand.NewPCG(uint64(seed), h.Sum64()))
 }
 
-// newTensor builds a host tensor of dtype dt from float64 values.
+// newTensor builds a host tensor of dtype dt (float64, float32 or bfloat16) from float64 values.
 func newTensor(dt dtypes.DType, dims []int, vals []float64) (*tensors.Tensor, error) {
-	t := tensors.FromShape(shapes.Make(dt, dims...))
-	if len(vals) == 0 {
-		return t, nil
+	if !paramDType(dt) {
+		return nil, fmt.Errorf("unsupported parameter dtype %s", dt)
 	}
-	var err error
-	switch dt {
-	case dtypes.Float64:
-		err = tensors.MutableFlatData(t, func(f []float64) { copy(f, vals) })
-	case dtypes.Float32:
-		err = tensors.MutableFlatData(t, func(f []float32) {
-			for i, v := range vals {
-				f[i] = float32(v)
-			}
-		})
-	case dtypes.BFloat16:
-		err = tensors.MutableFlatData(t, func(f []bfloat16.BFloat16) {
-			for i, v := range vals {
-				f[i] = bfloat16.FromFloat64(v)
-			}
-		})
-	default:
-		err = fmt.Errorf("unsupported parameter dtype %s", dt)
-	}
-	return t, err
+	return tensorconv.FromFloat64s(dt, vals, dims...)
 }
 
 // StudentFromTeacher builds the student's initial parameters from the teacher's (§6): every

@@ -4,8 +4,8 @@ import (
 	"math"
 	"slices"
 
-	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
+	"github.com/sprint-distill/sprint/internal/netgraph"
 )
 
 // linear returns x·Wᵀ + b for W in PyTorch layout (out, in); b may be nil. Written as a
@@ -35,18 +35,18 @@ func (l linearParams) apply(w Weights, x *Node) *Node {
 // rmsNorm returns x/√(mean(x²)+ε)·weight over the last axis, in float32 for half dtypes.
 // It uses Sqrt, not Rsqrt (which has no gradient in GoMLX).
 func rmsNorm(x, weight *Node, eps float64) *Node {
-	xf := toDType(x, attnDType(x.DType()))
+	xf := netgraph.Cast(x, netgraph.WideDType(x.DType()))
 	ms := ReduceAndKeep(Square(xf), ReduceMean, -1)
-	y := toDType(Div(xf, Sqrt(AddScalar(ms, eps))), x.DType())
-	return Mul(y, ExpandLeftToRank(toDType(weight, x.DType()), y.Rank()))
+	y := netgraph.Cast(Div(xf, Sqrt(AddScalar(ms, eps))), x.DType())
+	return Mul(y, ExpandLeftToRank(netgraph.Cast(weight, x.DType()), y.Rank()))
 }
 
 // layerNorm normalises over the last axis without affine parameters: (x−μ)/√(σ²+ε).
 func layerNorm(x *Node, eps float64) *Node {
-	xf := toDType(x, attnDType(x.DType()))
+	xf := netgraph.Cast(x, netgraph.WideDType(x.DType()))
 	c := Sub(xf, ReduceAndKeep(xf, ReduceMean, -1))
 	v := ReduceAndKeep(Square(c), ReduceMean, -1)
-	return toDType(Div(c, Sqrt(AddScalar(v, eps))), x.DType())
+	return netgraph.Cast(Div(c, Sqrt(AddScalar(v, eps))), x.DType())
 }
 
 func silu(x *Node) *Node { return Mul(x, Sigmoid(x)) }
@@ -57,19 +57,4 @@ func relu(x *Node) *Node { return Max(x, ZerosLike(x)) }
 func geluTanh(x *Node) *Node {
 	inner := MulScalar(Add(x, MulScalar(Mul(x, Square(x)), 0.044715)), math.Sqrt(2/math.Pi))
 	return MulScalar(Mul(x, OnePlus(Tanh(inner))), 0.5)
-}
-
-// attnDType is the dtype attention and norms run in: float64 stays, anything else is float32.
-func attnDType(dt dtypes.DType) dtypes.DType {
-	if dt == dtypes.Float64 {
-		return dtypes.Float64
-	}
-	return dtypes.Float32
-}
-
-func toDType(x *Node, dt dtypes.DType) *Node {
-	if x.DType() == dt {
-		return x
-	}
-	return ConvertDType(x, dt)
 }

@@ -8,30 +8,8 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/tensortest"
 )
-
-// depthwiseLoops is a loop-by-loop 3×3 depthwise cross-correlation with zero padding 1:
-// z (B, hp·wp, C) token-major, kernel (C, 9), bias (C).
-func depthwiseLoops(z, k, bias []float64, B, hp, wp, C int) []float64 {
-	out := make([]float64, len(z))
-	for b := range B {
-		for h := range hp {
-			for w := range wp {
-				for c := range C {
-					s := bias[c]
-					for t := range 9 {
-						hh, ww := h+t/3-1, w+t%3-1
-						if hh >= 0 && ww >= 0 && hh < hp && ww < wp {
-							s += k[c*9+t] * z[((b*hp+hh)*wp+ww)*C+c]
-						}
-					}
-					out[((b*hp+h)*wp+w)*C+c] = s
-				}
-			}
-		}
-	}
-	return out
-}
 
 const dwB, dwH, dwW, dwC = 2, 5, 4, 6
 
@@ -64,7 +42,7 @@ func runDepthwise(t *testing.T, fn func(z, k, b *Node) []*Node, z, k, b *tensors
 func TestDepthwise3x3MatchesLoops(t *testing.T) {
 	dt := dtypes.Float64
 	z, k, b := randn(dt, 1, dwB, dwH*dwW, dwC), randn(dt, 2, dwC, 9), randn(dt, 3, dwC)
-	want := depthwiseLoops(floats(t, z), floats(t, k), floats(t, b), dwB, dwH, dwW, dwC)
+	want := tensortest.Depthwise(floats(t, z), floats(t, k), floats(t, b), dwB, dwH, dwW, dwC, 3)
 	outs, usedConv := runDepthwise(t, func(z, k, b *Node) []*Node {
 		shifted := Add(shiftedDepthwise3x3(Reshape(z, dwB, dwH, dwW, dwC), k), Reshape(b, 1, 1, 1, dwC))
 		return []*Node{depthwise3x3(z, k, b, dwH, dwW), Reshape(shifted, dwB, dwH*dwW, dwC)}
@@ -106,7 +84,7 @@ func TestDepthwise3x3Gradients(t *testing.T) {
 	zs, ks, bs := floats(t, z), floats(t, k), floats(t, b)
 	loss := func(zs, ks, bs []float64) float64 {
 		var s float64
-		for i, v := range depthwiseLoops(zs, ks, bs, dwB, dwH, dwW, dwC) {
+		for i, v := range tensortest.Depthwise(zs, ks, bs, dwB, dwH, dwW, dwC, 3) {
 			s += v * wOutC[i]
 		}
 		return s
@@ -134,8 +112,8 @@ func TestDepthwise3x3Gradients(t *testing.T) {
 		}
 		return out
 	}
-	yp := depthwiseLoops(shift(zs, vzC, h), shift(ks, vkC, h), bs, dwB, dwH, dwW, dwC)
-	ym := depthwiseLoops(shift(zs, vzC, -h), shift(ks, vkC, -h), bs, dwB, dwH, dwW, dwC)
+	yp := tensortest.Depthwise(shift(zs, vzC, h), shift(ks, vkC, h), bs, dwB, dwH, dwW, dwC, 3)
+	ym := tensortest.Depthwise(shift(zs, vzC, -h), shift(ks, vkC, -h), bs, dwB, dwH, dwW, dwC, 3)
 	fd := make([]float64, len(yp))
 	for i := range fd {
 		fd[i] = (yp[i] - ym[i]) / (2 * h)

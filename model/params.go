@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/sprint-distill/sprint/safetensors"
 )
 
 // Role says which variant of the network a parameter set belongs to.
@@ -29,19 +31,7 @@ func (r Role) String() string {
 }
 
 // ParamSpec names one parameter (diffusers key) and its dimensions.
-type ParamSpec struct {
-	Name string
-	Dims []int
-}
-
-// Size is the number of elements of the parameter.
-func (s ParamSpec) Size() int64 {
-	n := int64(1)
-	for _, d := range s.Dims {
-		n *= int64(d)
-	}
-	return n
-}
+type ParamSpec = safetensors.Spec
 
 // Key prefixes of the top-level modules of diffusers' SanaTransformer2DModel (and of the
 // logvar head), shared by the parameter table and the functions that classify names.
@@ -243,13 +233,13 @@ func (t *paramTable) attention(prefix string, D int, qkvBias, qkNorm bool, outIn
 // shapes, in a fixed order (embeddings, blocks in order, output, student heads). It needs the
 // shapes only (no allocation), so it also serves to count the 1.6B model. cfg must be valid.
 func ParamSpecs(cfg Config, role Role) []ParamSpec {
-	cfg, err := cfg.Resolved()
-	if err != nil {
-		panic(err)
-	}
-	table := newParamTable(cfg, role)
-	specs := make([]ParamSpec, len(table.all))
-	for i, p := range table.all {
+	return specsOf(newParamTable(cfg.mustResolved(), role).all)
+}
+
+// specsOf returns the specs of a table's parameters, in its order.
+func specsOf(all []*param) []ParamSpec {
+	specs := make([]ParamSpec, len(all))
+	for i, p := range all {
 		specs[i] = p.ParamSpec
 	}
 	return specs
@@ -298,10 +288,5 @@ func ParamGroups() []string {
 
 // CountParams returns the number of elements per group (see ParamGroup) and in total.
 func CountParams(specs []ParamSpec) (perGroup map[string]int64, total int64) {
-	perGroup = make(map[string]int64)
-	for _, s := range specs {
-		perGroup[ParamGroup(s.Name)] += s.Size()
-		total += s.Size()
-	}
-	return perGroup, total
+	return safetensors.Count(specs, ParamGroup)
 }

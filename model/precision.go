@@ -5,9 +5,9 @@ import (
 	"strings"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/dtypes/bfloat16"
-	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/netgraph"
+	"github.com/sprint-distill/sprint/internal/tensorconv"
 )
 
 // Mixed precision (reference notes §9 "Precision": accelerate bf16 autocast over float32
@@ -46,7 +46,7 @@ func castWeights(w Weights, dt dtypes.DType) Weights {
 			out[name] = n
 			continue
 		}
-		out[name] = toDType(n, dt)
+		out[name] = netgraph.Cast(n, dt)
 	}
 	return out
 }
@@ -54,7 +54,7 @@ func castWeights(w Weights, dt dtypes.DType) Weights {
 // outerDType is the dtype of the computations around the network that keep full precision
 // (the TrigFlow transforms, the time sinusoid, the logvar head): float64 for float64 models,
 // float32 otherwise.
-func outerDType(cfg Config) dtypes.DType { return attnDType(cfg.mustDType()) }
+func outerDType(cfg Config) dtypes.DType { return netgraph.WideDType(cfg.mustDType()) }
 
 // WithDType returns cfg with model.dtype naming dt (float32, float64 or bfloat16): the config
 // under which parameters are initialised and loaded in dt.
@@ -92,40 +92,13 @@ func convertTensor(t *tensors.Tensor, dt dtypes.DType) (*tensors.Tensor, error) 
 	if t == nil || t.DType() == dt || !t.DType().IsFloat() {
 		return t, nil
 	}
-	src := t.DType()
-	switch {
-	case src == dtypes.Float32 && dt == dtypes.BFloat16:
-		return convertFlat(t, dt, bfloat16.FromFloat32)
-	case src == dtypes.BFloat16 && dt == dtypes.Float32:
-		return convertFlat(t, dt, func(v bfloat16.BFloat16) float32 { return v.Float32() })
-	case src == dtypes.Float64 && dt == dtypes.Float32:
-		return convertFlat(t, dt, func(v float64) float32 { return float32(v) })
-	case src == dtypes.Float32 && dt == dtypes.Float64:
-		return convertFlat(t, dt, func(v float32) float64 { return float64(v) })
-	case src == dtypes.Float64 && dt == dtypes.BFloat16:
-		return convertFlat(t, dt, bfloat16.FromFloat64)
-	case src == dtypes.BFloat16 && dt == dtypes.Float64:
-		return convertFlat(t, dt, func(v bfloat16.BFloat16) float64 { return float64(v.Float32()) })
+	if !paramDType(t.DType()) || !paramDType(dt) {
+		return nil, fmt.Errorf("no conversion from %s to %s", t.DType(), dt)
 	}
-	return nil, fmt.Errorf("no conversion from %s to %s", src, dt)
+	return tensorconv.Convert(t, dt)
 }
 
-// convertFlat returns a new tensor of dtype dt holding f of every element of t.
-func convertFlat[S, D dtypes.Supported](t *tensors.Tensor, dt dtypes.DType, f func(S) D) (*tensors.Tensor, error) {
-	out := tensors.FromShape(shapes.Make(dt, t.Shape().Dimensions...))
-	var inner error
-	err := tensors.ConstFlatData(t, func(in []S) {
-		inner = tensors.MutableFlatData(out, func(o []D) {
-			for i, v := range in {
-				o[i] = f(v)
-			}
-		})
-	})
-	if err == nil {
-		err = inner
-	}
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+// paramDType reports whether parameters may be held in dt: float32, float64 or bfloat16.
+func paramDType(dt dtypes.DType) bool {
+	return dt == dtypes.Float32 || dt == dtypes.Float64 || dt == dtypes.BFloat16
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
+	"github.com/sprint-distill/sprint/internal/netgraph"
 )
 
 // TrigFlow wraps the flow-matching network as a TrigFlow model F(x̂, θ) (reference notes §1),
@@ -19,7 +20,7 @@ import (
 func TrigFlow(cfg Config, w Weights, xhat, theta, text, mask, guidance *Node, featureBlocks []int) (F *Node, logvar *Node, features []*Node) {
 	cfg, table := tableFor(cfg, guidance)
 	dt := outerDType(cfg) // the transforms keep full precision; the network converts to model.dtype
-	xFlow, t := trigflowInput(toDType(xhat, dt), toDType(theta, dt))
+	xFlow, t := trigflowInput(netgraph.Cast(xhat, dt), netgraph.Cast(theta, dt))
 	out := forward(cfg, table, w, Inputs{X: xFlow, T: t, Text: text, Mask: mask, Guidance: guidance}, featureBlocks)
 	return trigflowOutput(xFlow, t, out.V), out.Logvar, out.Features
 }
@@ -38,7 +39,7 @@ func trigflowOutput(xFlow, t, v *Node) *Node {
 	cx := perSample(oneMinus2t, rank)                               // 1−2t
 	cv := perSample(Add(oneMinus2t, MulScalar(Square(t), 2)), rank) // 1−2t+2t²
 	norm := perSample(Sqrt(Add(Square(t), Square(OneMinus(t)))), rank)
-	return Div(Add(Mul(cx, xFlow), Mul(cv, toDType(v, xFlow.DType()))), norm)
+	return Div(Add(Mul(cx, xFlow), Mul(cv, netgraph.Cast(v, xFlow.DType()))), norm)
 }
 
 // ThetaToT maps TrigFlow time to flow time: t = sinθ/(sinθ+cosθ).
@@ -54,18 +55,18 @@ func TToTheta(t *Node) *Node { return Atan2(t, OneMinus(t)) }
 // DenoiseStep returns the denoised estimate x̂0 = cosθ·x − sinθ·σd·F, with x = x_θ in
 // unnormalised units (B, C, H, W), θ (B) and F the TrigFlow output at (x/σd, θ).
 func DenoiseStep(x, theta, F *Node, sigmaData float64) *Node {
-	theta = toDType(theta, x.DType())
+	theta = netgraph.Cast(theta, x.DType())
 	cos := perSample(Cos(theta), x.Rank())
 	sin := perSample(Sin(theta), x.Rank())
-	return Sub(Mul(cos, x), MulScalar(Mul(sin, toDType(F, x.DType())), sigmaData))
+	return Sub(Mul(cos, x), MulScalar(Mul(sin, netgraph.Cast(F, x.DType())), sigmaData))
 }
 
 // Renoise returns x_θ = cosθ·x0 + sinθ·σd·ε for unit noise ε, the sampler's re-injection step.
 func Renoise(x0, theta, eps *Node, sigmaData float64) *Node {
-	theta = toDType(theta, x0.DType())
+	theta = netgraph.Cast(theta, x0.DType())
 	cos := perSample(Cos(theta), x0.Rank())
 	sin := perSample(Sin(theta), x0.Rank())
-	return Add(Mul(cos, x0), MulScalar(Mul(sin, toDType(eps, x0.DType())), sigmaData))
+	return Add(Mul(cos, x0), MulScalar(Mul(sin, netgraph.Cast(eps, x0.DType())), sigmaData))
 }
 
 // Schedule returns the sampler's θ list (§7), from θmax down to 0, steps+1 values:

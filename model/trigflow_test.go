@@ -186,34 +186,9 @@ func testStudentJVP(t *testing.T, side int) {
 	if len(fusedOrRsqrt) > 0 {
 		t.Errorf("ops without second-order gradients on the path: %v", fusedOrRsqrt)
 	}
-	jvp := floats(t, outs[1])
-
-	// Central differences: (F(x+εv) − F(x−εv)) / 2ε.
-	const h = 1e-5
-	shifted := func(sign float64) []float64 {
-		xs := floats(t, xhat)
-		for i, v := range floats(t, vx) {
-			xs[i] += sign * h * v
-		}
-		ths := floats(t, theta)
-		for i, v := range floats(t, vth) {
-			ths[i] += sign * h * v
-		}
-		o := runWith(t, p, func(w Weights, in []*Node) []*Node {
-			return []*Node{fwd(w, in[0], in[1], in[2], in[3], in[4])}
-		}, fromFloats(dt, xs, xhat.Shape().Dimensions...), fromFloats(dt, ths, B), text, mask, guid)
-		return floats(t, o[0])
-	}
-	plus, minus := shifted(1), shifted(-1)
-	fd := make([]float64, len(plus))
-	for i := range fd {
-		fd[i] = (plus[i] - minus[i]) / (2 * h)
-	}
-	rel := maxAbsDiff(jvp, fd) / maxAbs(fd)
-	t.Logf("JVP vs central differences: max |Δ| = %.3g, relative %.3g (max |J·v| = %.3g)", maxAbsDiff(jvp, fd), rel, maxAbs(fd))
-	if rel > 1e-7 || math.IsNaN(rel) {
-		t.Errorf("JVP differs from finite differences: relative error %g", rel)
-	}
+	checkJVP(t, "JVP", floats(t, outs[1]), p, 1e-5, func(w Weights, x, th *Node, rest []*Node) *Node {
+		return fwd(w, x, th, rest[0], rest[1], rest[2])
+	}, xhat, theta, vx, vth, text, mask, guid)
 }
 
 // ExampleSchedule prints the default 1-, 2- and 4-step θ schedules.

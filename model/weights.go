@@ -7,6 +7,7 @@ import (
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/netgraph"
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
@@ -18,14 +19,7 @@ type Params map[string]*tensors.Tensor
 func SortedNames(p Params) []string { return slices.Sorted(maps.Keys(p)) }
 
 // Sorted returns the names in sorted order and the tensors in the same order.
-func (p Params) Sorted() ([]string, []*tensors.Tensor) {
-	names := SortedNames(p)
-	ts := make([]*tensors.Tensor, len(names))
-	for i, n := range names {
-		ts[i] = p[n]
-	}
-	return names, ts
-}
+func (p Params) Sorted() ([]string, []*tensors.Tensor) { return netgraph.Sorted(p) }
 
 // Args returns the tensors in sorted-name order as []any, ready to be followed by the other
 // inputs of a graph.Exec built with WeightsFromNodes.
@@ -60,23 +54,13 @@ func (w Weights) get(p *param) *graph.Node {
 	if p == nil {
 		panic(fmt.Errorf("model: internal: the forward reads a parameter the table does not declare"))
 	}
-	n, ok := w[p.Name]
-	if !ok || n == nil {
-		panic(fmt.Errorf("model: weight %q is missing", p.Name))
-	}
-	return n
+	return netgraph.Weight(w, "model", p.Name)
 }
 
 // WeightsFromParams makes every parameter a constant node of g: convenient for tests and
 // one-off evaluations. Training code passes parameters as graph inputs instead, see
 // WeightsFromNodes.
-func WeightsFromParams(g *graph.Graph, p Params) Weights {
-	w := make(Weights, len(p))
-	for name, t := range p {
-		w[name] = graph.ConstTensor(g, t)
-	}
-	return w
-}
+func WeightsFromParams(g *graph.Graph, p Params) Weights { return netgraph.Constants(g, p) }
 
 // WeightsFromNodes pairs names with graph input nodes, for a graph.Exec whose first inputs are
 // the parameters in Params.Sorted order:
@@ -88,12 +72,5 @@ func WeightsFromParams(g *graph.Graph, p Params) Weights {
 //	})
 //	outs, err := exec.Exec(append(anySlice(values), batchTensors…)…)
 func WeightsFromNodes(names []string, nodes []*graph.Node) Weights {
-	if len(names) != len(nodes) {
-		panic(fmt.Errorf("model.WeightsFromNodes: %d names for %d nodes", len(names), len(nodes)))
-	}
-	w := make(Weights, len(names))
-	for i, n := range names {
-		w[n] = nodes[i]
-	}
-	return w
+	return netgraph.FromNodes("model.WeightsFromNodes", names, nodes)
 }

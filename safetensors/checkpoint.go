@@ -108,6 +108,32 @@ func ForEach(path string, fn func(name string, t *tensors.Tensor) error) (map[st
 	return forEachInFile(file, fn)
 }
 
+// Names returns the tensor names of a checkpoint (same path forms as Read) from its header or
+// index alone, without reading any data: in the header's order for a single file, in no
+// particular order for a sharded one.
+func Names(path string) ([]string, error) {
+	file, sharded, err := Resolve(path)
+	if err != nil {
+		return nil, err
+	}
+	if sharded {
+		idx, err := ReadIndex(file)
+		if err != nil {
+			return nil, err
+		}
+		return slices.Collect(maps.Keys(idx.WeightMap)), nil
+	}
+	infos, _, err := ReadHeader(file)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(infos))
+	for i, in := range infos {
+		names[i] = in.Name
+	}
+	return names, nil
+}
+
 // Resolve turns a checkpoint path (file, index or directory) into the file
 // to read and whether it is a sharded index.
 func Resolve(path string) (file string, sharded bool, err error) {

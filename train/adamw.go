@@ -35,34 +35,24 @@ func (o *AdamW) InitState(params Group) Group {
 
 // Update implements Optimizer.
 func (o *AdamW) Update(g *graph.Graph, params, grads, state map[string]*graph.Node, lr, _ *graph.Node) (map[string]*graph.Node, map[string]*graph.Node) {
-	newParams := make(map[string]*graph.Node, len(params))
-	newState := make(map[string]*graph.Node, len(state))
-	count := nextCount(state)
-	newState[countName] = count
-	for name, p := range params {
-		dt := computeDType(p.DType())
-		t := graph.ConvertDType(count, dt)
-		lrT := graph.ConvertDType(lr, dt)
-		scalar := func(v float64) *graph.Node { return graph.Scalar(g, dt, v) }
-		w := graph.ConvertDType(p, dt)
-		grad := graph.ConvertDType(grads[name], dt)
-		m := mustState(state, "exp_avg/"+name)
-		v := mustState(state, "exp_avg_sq/"+name)
+	return updateEach(params, grads, state, lr, func(p paramStep, newState map[string]*graph.Node) *graph.Node {
+		t := graph.ConvertDType(p.count, p.dt)
+		scalar := func(v float64) *graph.Node { return graph.Scalar(g, p.dt, v) }
+		w, grad := p.w, p.grad
+		m := mustState(state, "exp_avg/"+p.name)
+		v := mustState(state, "exp_avg_sq/"+p.name)
 
 		m = graph.Add(graph.MulScalar(m, o.Beta1), graph.MulScalar(grad, 1-o.Beta1))
 		v = graph.Add(graph.MulScalar(v, o.Beta2), graph.MulScalar(graph.Square(grad), 1-o.Beta2))
 		if o.WeightDecay != 0 {
-			w = graph.Mul(w, graph.OneMinus(graph.MulScalar(lrT, o.WeightDecay)))
+			w = graph.Mul(w, graph.OneMinus(graph.MulScalar(p.lr, o.WeightDecay)))
 		}
 		biasCorrection1 := graph.OneMinus(graph.Pow(scalar(o.Beta1), t))
 		biasCorrection2 := graph.OneMinus(graph.Pow(scalar(o.Beta2), t))
 		denom := graph.AddScalar(graph.Div(graph.Sqrt(v), graph.Sqrt(biasCorrection2)), o.Eps)
-		stepSize := graph.Div(lrT, biasCorrection1)
-		w = graph.Sub(w, graph.Mul(stepSize, graph.Div(m, denom)))
-
-		newParams[name] = graph.ConvertDType(w, p.DType())
-		newState["exp_avg/"+name] = m
-		newState["exp_avg_sq/"+name] = v
-	}
-	return newParams, newState
+		stepSize := graph.Div(p.lr, biasCorrection1)
+		newState["exp_avg/"+p.name] = m
+		newState["exp_avg_sq/"+p.name] = v
+		return graph.Sub(w, graph.Mul(stepSize, graph.Div(m, denom)))
+	})
 }

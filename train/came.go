@@ -82,28 +82,24 @@ func ema(old, x *graph.Node, beta float64) *graph.Node {
 
 // Update implements Optimizer.
 func (o *CAME) Update(g *graph.Graph, params, grads, state map[string]*graph.Node, lr, _ *graph.Node) (map[string]*graph.Node, map[string]*graph.Node) {
-	newParams := make(map[string]*graph.Node, len(params))
-	newState := make(map[string]*graph.Node, len(state))
-	count := nextCount(state)
-	newState[countName] = count
-	for name, p := range params {
-		dt := computeDType(p.DType())
-		dims := p.Shape().Dimensions
-		lrT := graph.ConvertDType(lr, dt)
-		w := graph.ConvertDType(p, dt)
-		grad := graph.ConvertDType(grads[name], dt)
-		rows, cols, factored := cameMatrix(dims)
+	return updateEach(params, grads, state, lr, func(p paramStep, newState map[string]*graph.Node) *graph.Node {
+		name, w, grad := p.name, p.w, p.grad
+		rows, cols, factored := cameMatrix(p.dims)
 		asMatrix := func(x *graph.Node) *graph.Node { return graph.Reshape(x, rows, cols) }
-		asParam := func(x *graph.Node) *graph.Node { return graph.ReshapeWithShape(x, shapes.Make(dt, dims...)) }
+		// factoredScale folds x into the row and column averages kept under slot+"_row/" and
+		// slot+"_col/" and returns 1/√(R·Cᵀ/mean(R)) in the parameter's shape.
+		factoredScale := func(slot string, x *graph.Node, beta float64) *graph.Node {
+			row := ema(mustState(state, slot+"_row/"+name), graph.ReduceMean(asMatrix(x), 1), beta)
+			col := ema(mustState(state, slot+"_col/"+name), graph.ReduceMean(asMatrix(x), 0), beta)
+			newState[slot+"_row/"+name] = row
+			newState[slot+"_col/"+name] = col
+			return graph.ReshapeWithShape(cameApprox(row, col), shapes.Make(p.dt, p.dims...))
+		}
 
 		sq := graph.AddScalar(graph.Square(grad), o.Eps1)
 		var update *graph.Node
 		if factored {
-			row := ema(mustState(state, "exp_avg_sq_row/"+name), graph.ReduceMean(asMatrix(sq), 1), o.Beta2)
-			col := ema(mustState(state, "exp_avg_sq_col/"+name), graph.ReduceMean(asMatrix(sq), 0), o.Beta2)
-			newState["exp_avg_sq_row/"+name] = row
-			newState["exp_avg_sq_col/"+name] = col
-			update = graph.Mul(asParam(cameApprox(row, col)), grad)
+			update = graph.Mul(factoredScale("exp_avg_sq", sq, o.Beta2), grad)
 		} else {
 			v := ema(mustState(state, "exp_avg_sq/"+name), sq, o.Beta2)
 			newState["exp_avg_sq/"+name] = v
@@ -117,19 +113,13 @@ func (o *CAME) Update(g *graph.Graph, params, grads, state map[string]*graph.Nod
 		newState["exp_avg/"+name] = m
 		if factored {
 			res := graph.AddScalar(graph.Square(graph.Sub(update, m)), o.Eps2)
-			resRow := ema(mustState(state, "exp_avg_res_row/"+name), graph.ReduceMean(asMatrix(res), 1), o.Beta3)
-			resCol := ema(mustState(state, "exp_avg_res_col/"+name), graph.ReduceMean(asMatrix(res), 0), o.Beta3)
-			newState["exp_avg_res_row/"+name] = resRow
-			newState["exp_avg_res_col/"+name] = resCol
-			update = graph.Mul(asParam(cameApprox(resRow, resCol)), m)
+			update = graph.Mul(factoredScale("exp_avg_res", res, o.Beta3), m)
 		} else {
 			update = m
 		}
 		if o.WeightDecay != 0 {
-			w = graph.Sub(w, graph.Mul(graph.MulScalar(lrT, o.WeightDecay), w))
+			w = graph.Sub(w, graph.Mul(graph.MulScalar(p.lr, o.WeightDecay), w))
 		}
-		w = graph.Sub(w, graph.Mul(lrT, update))
-		newParams[name] = graph.ConvertDType(w, p.DType())
-	}
-	return newParams, newState
+		return graph.Sub(w, graph.Mul(p.lr, update))
+	})
 }

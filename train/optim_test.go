@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/tensorconv"
 	"github.com/sprint-distill/sprint/internal/testbackend"
 )
 
@@ -24,26 +25,13 @@ type param struct {
 
 func (p param) tensor() *tensors.Tensor { return tensors.FromFlatDataAndDimensions(p.data, p.dims...) }
 
+// flat64 returns a host tensor's values (any float or integer dtype) as float64s.
 func flat64(t *tensors.Tensor) []float64 {
-	switch t.DType() {
-	case dtypes.Float64:
-		return tensors.MustCopyFlatData[float64](t)
-	case dtypes.Float32:
-		f := tensors.MustCopyFlatData[float32](t)
-		out := make([]float64, len(f))
-		for i, v := range f {
-			out[i] = float64(v)
-		}
-		return out
-	case dtypes.Int64:
-		f := tensors.MustCopyFlatData[int64](t)
-		out := make([]float64, len(f))
-		for i, v := range f {
-			out[i] = float64(v)
-		}
-		return out
+	v, err := tensorconv.Float64s(t)
+	if err != nil {
+		panic(err)
 	}
-	panic("unsupported dtype " + t.DType().String())
+	return v
 }
 
 // f32 rounds a learning rate as the Stepper feeds it to graphs (a float32 scalar).
@@ -211,30 +199,26 @@ type refCAME struct {
 	m, v, r, c, rr, rc               []float64
 }
 
-func rowMeans(x []float64, rows, cols int) []float64 {
-	out := make([]float64, rows)
-	for i := range rows {
-		for j := range cols {
-			out[i] += x[i*cols+j] / float64(cols)
-		}
-	}
-	return out
-}
-
-func colMeans(x []float64, rows, cols int) []float64 {
-	out := make([]float64, cols)
-	for i := range rows {
-		for j := range cols {
-			out[j] += x[i*cols+j] / float64(rows)
-		}
-	}
-	return out
-}
-
 func emaInto(dst, x []float64, beta float64) {
 	for i := range dst {
 		dst[i] = beta*dst[i] + (1-beta)*x[i]
 	}
+}
+
+// factoredScale folds the row and column means of x (rows×cols) into the averages r and c and
+// returns approx(r, c).
+func factoredScale(r, c, x []float64, beta float64) []float64 {
+	rows, cols := len(r), len(c)
+	rowMeans, colMeans := make([]float64, rows), make([]float64, cols)
+	for i := range rows {
+		for j := range cols {
+			rowMeans[i] += x[i*cols+j] / float64(cols)
+			colMeans[j] += x[i*cols+j] / float64(rows)
+		}
+	}
+	emaInto(r, rowMeans, beta)
+	emaInto(c, colMeans, beta)
+	return approx(r, c)
 }
 
 func approx(r, c []float64) []float64 {
@@ -268,9 +252,7 @@ func (s *refCAME) step(p, g []float64, lr float64) {
 	}
 	u := make([]float64, n)
 	if s.factored {
-		emaInto(s.r, rowMeans(sq, s.rows, s.cols), s.b2)
-		emaInto(s.c, colMeans(sq, s.rows, s.cols), s.b2)
-		a := approx(s.r, s.c)
+		a := factoredScale(s.r, s.c, sq, s.b2)
 		for i := range u {
 			u[i] = a[i] * g[i]
 		}
@@ -297,9 +279,7 @@ func (s *refCAME) step(p, g []float64, lr float64) {
 			d := u[i] - s.m[i]
 			res[i] = d*d + s.eps2
 		}
-		emaInto(s.rr, rowMeans(res, s.rows, s.cols), s.b3)
-		emaInto(s.rc, colMeans(res, s.rows, s.cols), s.b3)
-		a := approx(s.rr, s.rc)
+		a := factoredScale(s.rr, s.rc, res, s.b3)
 		for i := range upd {
 			upd[i] = a[i] * s.m[i]
 		}
@@ -585,19 +565,11 @@ func TestStepperBFloat16Params(t *testing.T) {
 			t.Fatalf("%s: dtypes %s, %s", opt.Name(), res.Trainable["w"].DType(), res.OptState["exp_avg/w"].DType())
 		}
 		// Clipped to norm 1 and normalised by the optimizer: every weight moves against its gradient.
-		got := flat32(res.Trainable["w"])
+		got := flat64(res.Trainable["w"])
 		for i, x := range []float64{1, -1, 1, -1, 1, -1} {
 			if got[i]*x >= 0 {
 				t.Fatalf("%s: w[%d] = %g did not move against the gradient %g", opt.Name(), i, got[i], x)
 			}
 		}
 	}
-}
-
-func flat32(t *tensors.Tensor) []float64 {
-	c, err := graph.ExecOnce(testbackend.Must(), func(x *graph.Node) *graph.Node { return graph.ConvertDType(x, dtypes.Float64) }, t)
-	if err != nil {
-		panic(err)
-	}
-	return flat64(c)
 }

@@ -70,6 +70,37 @@ func nextCount(state map[string]*graph.Node) *graph.Node {
 	return graph.AddScalar(mustState(state, countName), 1)
 }
 
+// paramStep is one parameter's part of an optimizer update: the parameter, its gradient and
+// the learning rate in dt, the dtype the update computes in (computeDType of the parameter's),
+// and the update count (int64, already advanced).
+type paramStep struct {
+	name        string
+	dims        []int
+	dt          dtypes.DType
+	w, grad, lr *graph.Node
+	count       *graph.Node
+}
+
+// updateEach is the frame of an Update: it advances the update count and, for every parameter,
+// has step return the parameter's new value (converted back to its dtype here) and write the
+// state entries of that parameter into newState.
+func updateEach(params, grads, state map[string]*graph.Node, lr *graph.Node, step func(p paramStep, newState map[string]*graph.Node) *graph.Node) (newParams, newState map[string]*graph.Node) {
+	newParams = make(map[string]*graph.Node, len(params))
+	newState = make(map[string]*graph.Node, len(state))
+	count := nextCount(state)
+	newState[countName] = count
+	for name, p := range params {
+		dt := computeDType(p.DType())
+		w := step(paramStep{
+			name: name, dims: p.Shape().Dimensions, dt: dt,
+			w: graph.ConvertDType(p, dt), grad: graph.ConvertDType(grads[name], dt),
+			lr: graph.ConvertDType(lr, dt), count: count,
+		}, newState)
+		newParams[name] = graph.ConvertDType(w, p.DType())
+	}
+	return newParams, newState
+}
+
 // mustState returns state[name] or panics naming the missing entry.
 func mustState(state map[string]*graph.Node, name string) *graph.Node {
 	n, ok := state[name]

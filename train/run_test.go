@@ -576,10 +576,7 @@ const signalHelperEnv = "SPRINTTEST_SIGNAL_HELPER_DIR"
 // TestSignalHelper is the child process of TestSignal: a slow run under SignalContext that
 // prints STEP after a few batches and exits with the run's exit code.
 func TestSignalHelper(t *testing.T) {
-	dir := os.Getenv(signalHelperEnv)
-	if dir == "" {
-		t.Skip("helper process for TestSignal")
-	}
+	dir := testproc.Value(t, signalHelperEnv, "TestSignal")
 	ctx, stop := SignalContext(context.Background())
 	defer stop()
 	cfg := tinyConfig()

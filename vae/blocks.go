@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
+	"github.com/sprint-distill/sprint/internal/netgraph"
 )
 
 // Weights maps DC-AE tensor names (diffusers keys, see ParamSpecs) to graph nodes. The encoder
@@ -12,13 +13,7 @@ type Weights map[string]*Node
 
 // get returns the named weight, panicking when it is absent (the graph-building convention;
 // graph.Exec turns the panic into an error).
-func (w Weights) get(name string) *Node {
-	n, ok := w[name]
-	if !ok || n == nil {
-		panic(fmt.Errorf("vae: weight %q is missing", name))
-	}
-	return n
-}
+func (w Weights) get(name string) *Node { return netgraph.Weight(w, "vae", name) }
 
 // resBlock is diffusers' ResBlock: x + norm(conv2(act(conv1(x)))), conv1 with bias and conv2
 // without, both 3×3.

@@ -7,6 +7,7 @@ import (
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX's graph idiom
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/tensortest"
 )
 
 // tinyConfig is a two-stage autoencoder (f = 2): a ResBlock stage of 4 channels and an
@@ -46,18 +47,18 @@ func TestRMSNorm2d(t *testing.T) {
 	b := []float64{0, 1, -1}
 	out := evalGraph(t, func(in []*Node) []*Node { return []*Node{rmsNorm2d(in[0], in[1], in[2])} },
 		tensorOf(x, 1, 1, 2, 3), tensorOf(w, 3), tensorOf(b, 3))
-	got := floats(t, out[0])
+	got := tensortest.Floats(t, out[0])
 	// Pixel 0: mean(1, 4, 4) = 3; pixel 1: mean(0, 9, 16) = 25/3.
 	r0, r1 := math.Sqrt(3+1e-5), math.Sqrt(25.0/3+1e-5)
 	want := []float64{1 / r0, 2/r0*0.5 + 1, 2/r0*2 - 1, 0, -3/r1*0.5 + 1, 4/r1*2 - 1}
-	if d := maxAbsDiff(got, want); d > 1e-6 {
+	if d := tensortest.MaxAbsDiff(got, want); d > 1e-6 {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 	// Batch norm in evaluation mode: (x − μ)/√(σ² + ε)·w + b.
 	mean, variance := []float64{1, 0, -1}, []float64{4, 1, 0.25}
 	out = evalGraph(t, func(in []*Node) []*Node { return []*Node{batchNorm2d(in[0], in[1], in[2], in[3], in[4])} },
 		tensorOf(x, 1, 1, 2, 3), tensorOf(w, 3), tensorOf(b, 3), tensorOf(mean, 3), tensorOf(variance, 3))
-	got = floats(t, out[0])
+	got = tensortest.Floats(t, out[0])
 	for i, v := range x {
 		c := i % 3
 		want := (v-mean[c])/math.Sqrt(variance[c]+1e-5)*w[c] + b[c]
@@ -85,7 +86,7 @@ func TestLinearAttentionOneChannel(t *testing.T) {
 			"b.attn.to_out.weight": in[3], "b.attn.norm_out.weight": in[4], "b.attn.norm_out.bias": in[5]}
 		return []*Node{multiscaleAttention(c, w, l, in[6])}
 	}, p...)
-	got := floats(t, out[0])
+	got := tensortest.Floats(t, out[0])
 	var sumVK, sumK float64
 	for _, xm := range x {
 		k := math.Max(0, bk*xm)
@@ -132,7 +133,7 @@ func TestGLUMBConvOneChannel(t *testing.T) {
 		s += pw[j] * d[j] * d[j+4] * sig(d[j+4])
 	}
 	want := x + s/math.Sqrt(s*s+1e-5)*gn[0] + bn[0]
-	if got := floats(t, out[0])[0]; math.Abs(got-want) > 1e-5 {
+	if got := tensortest.Floats(t, out[0])[0]; math.Abs(got-want) > 1e-5 {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }
@@ -155,7 +156,7 @@ func TestShortcuts(t *testing.T) {
 		return []*Node{pixelUnshuffle(x), pixelShuffle(pixelUnshuffle(x)), groupMean(pixelUnshuffle(x), 4),
 			pixelShuffle(repeatChannels(x, 2)), nearest2x(x)}
 	}, in)
-	un := floats(t, out[0]) // (1, 2, 2, 8): channel 4c + 2dy + dx = x[2h+dy, 2w+dx, c]
+	un := tensortest.Floats(t, out[0]) // (1, 2, 2, 8): channel 4c + 2dy + dx = x[2h+dy, 2w+dx, c]
 	for h := range 2 {
 		for w := range 2 {
 			for c := range C {
@@ -170,12 +171,12 @@ func TestShortcuts(t *testing.T) {
 			}
 		}
 	}
-	if d := maxAbsDiff(floats(t, out[1]), vals); d != 0 {
+	if d := tensortest.MaxAbsDiff(tensortest.Floats(t, out[1]), vals); d != 0 {
 		t.Errorf("shuffle∘unshuffle is not the identity: %g", d)
 	}
 	// Down shortcut to 4 channels: 8 unshuffled channels averaged in pairs (group size 4·2/4 = 2),
 	// channel k = mean of unshuffled channels 2k and 2k+1 = (c, dy, dx) with dx = 0, 1.
-	gm := floats(t, out[2])
+	gm := tensortest.Floats(t, out[2])
 	for h := range 2 {
 		for w := range 2 {
 			for k := range 4 {
@@ -189,7 +190,7 @@ func TestShortcuts(t *testing.T) {
 	}
 	// Up shortcut: channels repeated twice (c → 2c, 2c+1), then shuffled into 2×2 cells of C/2
 	// channels: output channel 0 of cell (dy, dx) holds repeated channel 2dy+dx → source c = dy.
-	up := floats(t, out[3]) // (1, 8, 8, 1)
+	up := tensortest.Floats(t, out[3]) // (1, 8, 8, 1)
 	for y := range 8 {
 		for x := range 8 {
 			dy := y % 2
@@ -199,7 +200,7 @@ func TestShortcuts(t *testing.T) {
 			}
 		}
 	}
-	nn := floats(t, out[4]) // (1, 8, 8, 2)
+	nn := tensortest.Floats(t, out[4]) // (1, 8, 8, 2)
 	for y := range 8 {
 		for x := range 8 {
 			if got, want := nn[(y*8+x)*2+1], float64(100+10*(y/2)+x/2); got != want {
@@ -225,7 +226,7 @@ func TestConvsAgainstDirect(t *testing.T) {
 		return []*Node{conv3x3(in[0], in[1], in[2], 1), conv3x3(in[0], in[1], in[2], 2)}
 	}, tensorOf(x, B, H, W, C), tensorOf(w3, O, C, 3, 3), tensorOf(bias, O))
 	for si, s := range []int{1, 2} {
-		got := floats(t, out[si])
+		got := tensortest.Floats(t, out[si])
 		Ho, Wo := H/s, W/s
 		for b := range B {
 			for h := range Ho {
@@ -251,7 +252,7 @@ func TestConvsAgainstDirect(t *testing.T) {
 	out = evalGraph(t, func(in []*Node) []*Node {
 		return []*Node{upsampleConv(in[0], in[1], in[2]), conv3x3(nearest2x(in[0]), in[1], in[2], 1)}
 	}, tensorOf(x, B, H, W, C), tensorOf(w3, O, C, 3, 3), tensorOf(bias, O))
-	if d := maxAbsDiff(floats(t, out[0]), floats(t, out[1])); d > 1e-5 {
+	if d := tensortest.MaxAbsDiff(tensortest.Floats(t, out[0]), tensortest.Floats(t, out[1])); d > 1e-5 {
 		t.Errorf("upsampleConv differs from conv3x3∘nearest2x by %g", d)
 	}
 	// Depthwise 5×5 with bias, and a 1×1 conv in 3 groups of 2 channels.
@@ -263,7 +264,8 @@ func TestConvsAgainstDirect(t *testing.T) {
 	out = evalGraph(t, func(in []*Node) []*Node {
 		return []*Node{depthwise(in[0], in[1], in[2]), groupedPointwise(in[0], in[3], 3)}
 	}, tensorOf(xd, B, H, W, Cd), tensorOf(wd, Cd, 1, 5, 5), tensorOf(bd, Cd), tensorOf(wg, Cd, 2, 1, 1))
-	dw, gp := floats(t, out[0]), floats(t, out[1])
+	dw, gp := tensortest.Floats(t, out[0]), tensortest.Floats(t, out[1])
+	wantDW := tensortest.Depthwise(xd, wd, bd, B, H, W, Cd, 5)
 	atd := func(b, y, xx, c int) float64 {
 		if y < 0 || xx < 0 || y >= H || xx >= W {
 			return 0
@@ -274,15 +276,9 @@ func TestConvsAgainstDirect(t *testing.T) {
 		for h := range H {
 			for ww := range W {
 				for c := range Cd {
-					want := bd[c]
-					for i := range 5 {
-						for j := range 5 {
-							want += wd[c*25+i*5+j] * atd(b, h+i-2, ww+j-2, c)
-						}
-					}
 					idx := ((b*H+h)*W+ww)*Cd + c
-					if math.Abs(dw[idx]-want) > 1e-5 {
-						t.Fatalf("depthwise (%d,%d,%d,%d): %v, want %v", b, h, ww, c, dw[idx], want)
+					if math.Abs(dw[idx]-wantDW[idx]) > 1e-5 {
+						t.Fatalf("depthwise (%d,%d,%d,%d): %v, want %v", b, h, ww, c, dw[idx], wantDW[idx])
 					}
 					g := c / 2
 					wantG := wg[c*2]*atd(b, h, ww, 2*g) + wg[c*2+1]*atd(b, h, ww, 2*g+1)

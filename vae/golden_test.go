@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/sprint-distill/sprint/internal/tensortest"
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
@@ -35,19 +36,19 @@ func TestGoldenTorch(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if d := maxAbsDiff(floats(t, z), floats(t, zWant)); d > 2e-5*max(1, maxAbs(floats(t, zWant))) {
-					t.Errorf("input %d: latents differ from torch by %g (max |z| %g)", k, d, maxAbs(floats(t, zWant)))
+				if d := tensortest.MaxAbsDiff(tensortest.Floats(t, z), tensortest.Floats(t, zWant)); d > 2e-5*max(1, tensortest.MaxAbs(tensortest.Floats(t, zWant))) {
+					t.Errorf("input %d: latents differ from torch by %g (max |z| %g)", k, d, tensortest.MaxAbs(tensortest.Floats(t, zWant)))
 				}
 				y, err := m.Decode(zWant)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if d := maxAbsDiff(floats(t, y), floats(t, yWant)); d > 2e-5*max(1, maxAbs(floats(t, yWant))) {
-					t.Errorf("input %d: decoded images differ from torch by %g (max |y| %g)", k, d, maxAbs(floats(t, yWant)))
+				if d := tensortest.MaxAbsDiff(tensortest.Floats(t, y), tensortest.Floats(t, yWant)); d > 2e-5*max(1, tensortest.MaxAbs(tensortest.Floats(t, yWant))) {
+					t.Errorf("input %d: decoded images differ from torch by %g (max |y| %g)", k, d, tensortest.MaxAbs(tensortest.Floats(t, yWant)))
 				}
 				t.Logf("input %d %v: |Δz| %.2g (|z| ≤ %.2g), |Δy| %.2g (|y| ≤ %.2g)", k, x.Shape().Dimensions,
-					maxAbsDiff(floats(t, z), floats(t, zWant)), maxAbs(floats(t, zWant)),
-					maxAbsDiff(floats(t, y), floats(t, yWant)), maxAbs(floats(t, yWant)))
+					tensortest.MaxAbsDiff(tensortest.Floats(t, z), tensortest.Floats(t, zWant)), tensortest.MaxAbs(tensortest.Floats(t, zWant)),
+					tensortest.MaxAbsDiff(tensortest.Floats(t, y), tensortest.Floats(t, yWant)), tensortest.MaxAbs(tensortest.Floats(t, yWant)))
 			}
 		})
 	}

@@ -1,7 +1,6 @@
 package vae
 
 import (
-	"math"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -13,40 +12,6 @@ import (
 // testBackend is the shared test backend (internal/testbackend); GOMLX_BACKEND overrides its
 // config, e.g. "go:ops_sequential" for benchmark experiments.
 func testBackend(t testing.TB) compute.Backend { return testbackend.Get(t) }
-
-// floats returns a float32 tensor's values as float64s.
-func floats(t testing.TB, x *tensors.Tensor) []float64 {
-	t.Helper()
-	x, err := toFloat32(x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := tensors.CopyFlatData[float32](x)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]float64, len(f))
-	for i, v := range f {
-		out[i] = float64(v)
-	}
-	return out
-}
-
-func maxAbsDiff(a, b []float64) float64 {
-	m := 0.0
-	for i := range a {
-		m = math.Max(m, math.Abs(a[i]-b[i]))
-	}
-	return m
-}
-
-func maxAbs(a []float64) float64 {
-	m := 0.0
-	for _, v := range a {
-		m = math.Max(m, math.Abs(v))
-	}
-	return m
-}
 
 // evalGraph runs fn once on the given input tensors and returns its outputs.
 func evalGraph(t testing.TB, fn func(in []*graph.Node) []*graph.Node, args ...*tensors.Tensor) []*tensors.Tensor {

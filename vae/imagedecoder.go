@@ -43,11 +43,7 @@ func (d *ImageDecoder) Decode(latents *tensors.Tensor) ([]image.Image, error) {
 	if len(dims) != 4 || dims[1] != c || dims[0] == 0 {
 		return nil, fmt.Errorf("DC-AE image decoder: latents %s: want (B, %d, h, w)", latents.Shape(), c)
 	}
-	z, err := toFloat32(latents)
-	if err != nil {
-		return nil, fmt.Errorf("DC-AE image decoder: %w", err)
-	}
-	flat, err := tensors.CopyFlatData[float32](z)
+	flat, err := float32s(latents)
 	if err != nil {
 		return nil, fmt.Errorf("DC-AE image decoder: %w", err)
 	}

@@ -7,9 +7,8 @@ import (
 	"math"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/dtypes/bfloat16"
-	"github.com/gomlx/compute/dtypes/float16"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/tensorconv"
 )
 
 // ToImages converts decoded images (B, 3, H, W) in [−1, 1] to 8-bit RGB the way SANA saves
@@ -21,11 +20,7 @@ func ToImages(x *tensors.Tensor) ([]*image.NRGBA, error) {
 	if len(d) != 4 || d[1] != 3 {
 		return nil, fmt.Errorf("images: want (B, 3, H, W), got %s", x.Shape())
 	}
-	x, err := toFloat32(x)
-	if err != nil {
-		return nil, fmt.Errorf("images: %w", err)
-	}
-	flat, err := tensors.CopyFlatData[float32](x)
+	flat, err := float32s(x)
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
@@ -100,40 +95,20 @@ func normalizePixel(p uint8) float32 {
 // when it already is one, a converted copy otherwise.
 func Float32(t *tensors.Tensor) (*tensors.Tensor, error) { return toFloat32(t) }
 
-// toFloat32 returns t as a float32 tensor (t itself when it already is one).
-func toFloat32(t *tensors.Tensor) (*tensors.Tensor, error) {
-	dims := t.Shape().Dimensions
-	var vals []float32
-	var err error
-	switch t.DType() {
-	case dtypes.Float32:
-		return t, nil
-	case dtypes.Float64:
-		err = tensors.ConstFlatData(t, func(f []float64) {
-			vals = make([]float32, len(f))
-			for i, v := range f {
-				vals[i] = float32(v)
-			}
-		})
-	case dtypes.BFloat16:
-		err = tensors.ConstFlatData(t, func(f []bfloat16.BFloat16) {
-			vals = make([]float32, len(f))
-			for i, v := range f {
-				vals[i] = v.Float32()
-			}
-		})
-	case dtypes.Float16:
-		err = tensors.ConstFlatData(t, func(f []float16.Float16) {
-			vals = make([]float32, len(f))
-			for i, v := range f {
-				vals[i] = v.Float32()
-			}
-		})
-	default:
-		return nil, fmt.Errorf("tensor of dtype %s: want a float tensor", t.DType())
-	}
+// float32s returns a copy of the values of a float tensor as float32s.
+func float32s(t *tensors.Tensor) ([]float32, error) {
+	t, err := toFloat32(t)
 	if err != nil {
 		return nil, err
 	}
-	return tensors.FromFlatDataAndDimensions(vals, dims...), nil
+	return tensors.CopyFlatData[float32](t)
+}
+
+// toFloat32 returns t as a float32 tensor (t itself when it already is one).
+func toFloat32(t *tensors.Tensor) (*tensors.Tensor, error) {
+	switch t.DType() {
+	case dtypes.Float32, dtypes.Float64, dtypes.BFloat16, dtypes.Float16:
+		return tensorconv.Convert(t, dtypes.Float32)
+	}
+	return nil, fmt.Errorf("tensor of dtype %s: want a float tensor", t.DType())
 }

@@ -202,11 +202,7 @@ func (m *Model) run(e *graph.Exec, weights []any, x *tensors.Tensor, what string
 // scale multiplies (or, with divide, divides) a tensor by s into a new float32 tensor, in float32
 // arithmetic as PyTorch does for `z * scaling_factor` and `z / scaling_factor`.
 func scale(t *tensors.Tensor, s float64, divide bool) (*tensors.Tensor, error) {
-	t, err := toFloat32(t)
-	if err != nil {
-		return nil, err
-	}
-	vals, err := tensors.CopyFlatData[float32](t)
+	vals, err := float32s(t)
 	if err != nil {
 		return nil, err
 	}

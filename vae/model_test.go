@@ -4,12 +4,14 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/sprint-distill/sprint/decode"
+	"github.com/sprint-distill/sprint/internal/tensortest"
 )
 
 func newTiny(t *testing.T, c Config, parts Parts, seed uint64) *Model {
@@ -27,34 +29,30 @@ func TestRoundTripTiny(t *testing.T) {
 	c := tinyConfig()
 	m := newTiny(t, c, BothParts, 1)
 	x := tensorOf(randVals(20, 2*3*8*12), 2, 3, 8, 12)
-	z, err := m.Encode(x)
-	if err != nil {
-		t.Fatal(err)
+	// twice runs f on in twice: the output has dimensions want and is the same both times.
+	twice := func(f func(*tensors.Tensor) (*tensors.Tensor, error), in *tensors.Tensor, output, step string, want ...int) *tensors.Tensor {
+		t.Helper()
+		out, err := f(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out.Shape().Dimensions; !slices.Equal(got, want) {
+			t.Fatalf("%s %v, want %v", output, got, want)
+		}
+		again, _ := f(in)
+		if d := tensortest.MaxAbsDiff(tensortest.Floats(t, out), tensortest.Floats(t, again)); d != 0 {
+			t.Errorf("%s is not deterministic: %g", step, d)
+		}
+		return out
 	}
-	if got := z.Shape().Dimensions; len(got) != 4 || got[0] != 2 || got[1] != 4 || got[2] != 4 || got[3] != 6 {
-		t.Fatalf("latents %v, want [2 4 4 6]", got)
-	}
-	z2, _ := m.Encode(x)
-	if d := maxAbsDiff(floats(t, z), floats(t, z2)); d != 0 {
-		t.Errorf("encode is not deterministic: %g", d)
-	}
-	y, err := m.Decode(z)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := y.Shape().Dimensions; got[0] != 2 || got[1] != 3 || got[2] != 8 || got[3] != 12 {
-		t.Fatalf("decoded %v, want [2 3 8 12]", got)
-	}
-	y2, _ := m.Decode(z)
-	if d := maxAbsDiff(floats(t, y), floats(t, y2)); d != 0 {
-		t.Errorf("decode is not deterministic: %g", d)
-	}
+	z := twice(m.Encode, x, "latents", "encode", 2, 4, 4, 6)
+	y := twice(m.Decode, z, "decoded", "decode", 2, 3, 8, 12)
 	// EncodeScaled = Encode·s; DecodeScaled(Encode·s) = Decode(Encode) up to float rounding.
 	zs, err := m.EncodeScaled(x)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fz, fzs := floats(t, z), floats(t, zs)
+	fz, fzs := tensortest.Floats(t, z), tensortest.Floats(t, zs)
 	for i := range fz {
 		if fzs[i] != float64(float32(fz[i])*float32(0.5)) {
 			t.Fatalf("EncodeScaled[%d] = %v, want %v·0.5", i, fzs[i], fz[i])
@@ -64,7 +62,7 @@ func TestRoundTripTiny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := maxAbsDiff(floats(t, ys), floats(t, y)); d > 1e-6 {
+	if d := tensortest.MaxAbsDiff(tensortest.Floats(t, ys), tensortest.Floats(t, y)); d > 1e-6 {
 		t.Errorf("DecodeScaled(EncodeScaled) differs from Decode(Encode) by %g", d)
 	}
 	// Bad inputs are errors, not panics.
@@ -108,13 +106,13 @@ func TestTiledEqualsUntiled(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := maxAbsDiff(floats(t, got), floats(t, want)); d > 1e-5 {
+		if d := tensortest.MaxAbsDiff(tensortest.Floats(t, got), tensortest.Floats(t, want)); d > 1e-5 {
 			t.Errorf("decode %+v differs from untiled by %g", tl, d)
 		}
 	}
 	// Too little context is visibly different (the test above is not vacuous).
 	got, _ := m.DecodeTiled(z, Tiling{Tile: 7, Overlap: 1})
-	if d := maxAbsDiff(floats(t, got), floats(t, want)); d < 1e-3 {
+	if d := tensortest.MaxAbsDiff(tensortest.Floats(t, got), tensortest.Floats(t, want)); d < 1e-3 {
 		t.Errorf("overlap 1 matches untiled to %g: receptive field smaller than assumed?", d)
 	}
 	x := tensorOf(randVals(31, 2*3*36*40), 2, 3, 36, 40)
@@ -126,7 +124,7 @@ func TestTiledEqualsUntiled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := maxAbsDiff(floats(t, gotZ), floats(t, wantZ)); d > 1e-5 {
+	if d := tensortest.MaxAbsDiff(tensortest.Floats(t, gotZ), tensortest.Floats(t, wantZ)); d > 1e-5 {
 		t.Errorf("encode tiled differs from untiled by %g", d)
 	}
 	if _, err := m.DecodeTiled(z, Tiling{Tile: 4, Overlap: 1, Blend: 8}); err == nil {
@@ -139,7 +137,7 @@ func TestTiledEqualsUntiled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := maxAbsDiff(floats(t, got), floats(t, want)); d != 0 {
+	if d := tensortest.MaxAbsDiff(tensortest.Floats(t, got), tensortest.Floats(t, want)); d != 0 {
 		t.Errorf("single tile differs by %g", d)
 	}
 }
@@ -162,7 +160,7 @@ func TestImageDecoder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	yf := floats(t, y)
+	yf := tensortest.Floats(t, y)
 	for b, im := range imgs {
 		for yy := range 6 {
 			for x := range 10 {
@@ -198,9 +196,9 @@ func TestPixels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := floats(t, x) // (1, 3, 1, 2)
+	got := tensortest.Floats(t, x) // (1, 3, 1, 2)
 	want := []float64{-1, 2*10/255.0 - 1, 2*128/255.0 - 1, 2*20/255.0 - 1, 1, 2*30/255.0 - 1}
-	if d := maxAbsDiff(got, want); d > 1e-6 {
+	if d := tensortest.MaxAbsDiff(got, want); d > 1e-6 {
 		t.Errorf("FromImages %v, want %v", got, want)
 	}
 	back, err := ToImages(x)

@@ -3,6 +3,8 @@ package vae
 import (
 	"fmt"
 	"strings"
+
+	"github.com/sprint-distill/sprint/safetensors"
 )
 
 // The architecture as data: encoderPlan and decoderPlan list the layers of diffusers'
@@ -119,23 +121,13 @@ func attnHeads(c Config, channels int) int { return channels / c.AttentionHeadDi
 
 // ParamSpec is one tensor of a DC-AE checkpoint: its diffusers key and shape.
 type ParamSpec struct {
-	Name string
-	Dims []int
+	safetensors.Spec
 	// Part is "encoder" or "decoder"; Group is the counting group within it: "conv_in",
 	// "stage <i>", "norm_out" (decoder) or "conv_out".
 	Part, Group string
 	// Buffer marks batch-norm running statistics (not trainable parameters, but stored and
 	// needed); Optional marks num_batches_tracked, accepted but neither needed nor required.
 	Buffer, Optional bool
-}
-
-// Size is the number of elements.
-func (s ParamSpec) Size() int64 {
-	n := int64(1)
-	for _, d := range s.Dims {
-		n *= int64(d)
-	}
-	return n
 }
 
 // ParamSpecs lists every tensor of the autoencoder with diffusers' key names and shapes:
@@ -152,17 +144,18 @@ func DecoderParamSpecs(c Config) []ParamSpec { return partSpecs(c, "decoder", de
 
 func partSpecs(c Config, part string, plan []layer) []ParamSpec {
 	var out []ParamSpec
-	add := func(l layer, name string, dims ...int) {
-		out = append(out, ParamSpec{Name: l.prefix + name, Dims: dims, Part: part, Group: l.group})
+	add := func(l layer, name string, dims ...int) *ParamSpec {
+		out = append(out, ParamSpec{Spec: safetensors.Spec{Name: l.prefix + name, Dims: dims}, Part: part, Group: l.group})
+		return &out[len(out)-1]
 	}
 	norm := func(l layer, name, kind string, ch int) {
 		add(l, name+".weight", ch)
 		add(l, name+".bias", ch)
 		if kind == BatchNorm {
-			out = append(out,
-				ParamSpec{Name: l.prefix + name + ".running_mean", Dims: []int{ch}, Part: part, Group: l.group, Buffer: true},
-				ParamSpec{Name: l.prefix + name + ".running_var", Dims: []int{ch}, Part: part, Group: l.group, Buffer: true},
-				ParamSpec{Name: l.prefix + name + ".num_batches_tracked", Dims: []int{}, Part: part, Group: l.group, Buffer: true, Optional: true})
+			add(l, name+".running_mean", ch).Buffer = true
+			add(l, name+".running_var", ch).Buffer = true
+			tracked := add(l, name+".num_batches_tracked")
+			tracked.Buffer, tracked.Optional = true, true
 		}
 	}
 	for _, l := range plan {

@@ -98,17 +98,13 @@ func (m *Model) EncodeTiled(images *tensors.Tensor, t Tiling) (*tensors.Tensor, 
 // runTiled applies fn to tiles of x (B, C, H, W) whose cells are inUnit pixels of x and outUnit
 // pixels of the output (B, outC, ·, ·), and assembles the cores with cross-faded seams.
 func runTiled(x *tensors.Tensor, t Tiling, inUnit, outUnit, outC int, fn func(*tensors.Tensor) (*tensors.Tensor, error)) (*tensors.Tensor, error) {
-	x, err := toFloat32(x)
+	src, err := float32s(x)
 	if err != nil {
 		return nil, err
 	}
 	d := x.Shape().Dimensions
 	B, C, H, W := d[0], d[1], d[2], d[3]
 	ch, cw := H/inUnit, W/inUnit // cells
-	src, err := tensors.CopyFlatData[float32](x)
-	if err != nil {
-		return nil, err
-	}
 	OH, OW := ch*outUnit, cw*outUnit
 	out := make([]float32, B*outC*OH*OW)
 	rows, cols := cores(ch, t.Tile), cores(cw, t.Tile)

@@ -13,10 +13,10 @@ import (
 	"strings"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/dtypes/bfloat16"
-	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/sprint-distill/sprint/internal/netgraph"
+	"github.com/sprint-distill/sprint/internal/tensorconv"
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
@@ -25,18 +25,7 @@ import (
 type Params map[string]*tensors.Tensor
 
 // Sorted returns the names in sorted order and the tensors in the same order.
-func (p Params) Sorted() ([]string, []*tensors.Tensor) {
-	names := make([]string, 0, len(p))
-	for n := range p {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	ts := make([]*tensors.Tensor, len(names))
-	for i, n := range names {
-		ts[i] = p[n]
-	}
-	return names, ts
-}
+func (p Params) Sorted() ([]string, []*tensors.Tensor) { return netgraph.Sorted(p) }
 
 // Parts selects which halves of the autoencoder to load.
 type Parts int
@@ -94,26 +83,12 @@ func Load(dir string, parts Parts) (Config, Params, error) {
 // LoadWeights reads the tensors of the selected parts of cfg from dir (a diffusers folder), a
 // .safetensors file or a sharded index, strictly as Load does.
 func LoadWeights(path string, cfg Config, parts Parts) (Params, error) {
-	files, err := openWeightFiles(path)
+	w, err := openWeights(path)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		for _, f := range files {
-			_ = f.Close()
-		}
-	}()
-	where := map[string]*safetensors.File{}
-	for _, f := range files {
-		for _, n := range f.Names() {
-			where[n] = f
-		}
-	}
-	label := files[0].Path()
-	if len(files) > 1 {
-		label = fmt.Sprintf("%s (%d shards)", path, len(files))
-	}
-	if err := checkKeys(label, cfg, where); err != nil {
+	defer w.close()
+	if err := checkKeys(w.label, cfg, w.where); err != nil {
 		return nil, err
 	}
 	p := Params{}
@@ -121,7 +96,7 @@ func LoadWeights(path string, cfg Config, parts Parts) (Params, error) {
 		if s.Optional {
 			continue
 		}
-		f := where[s.Name]
+		f := w.where[s.Name]
 		vals, _, err := f.Float32(s.Name)
 		if err != nil {
 			return nil, fmt.Errorf("DC-AE weights: %w", err)
@@ -139,33 +114,36 @@ func LoadWeights(path string, cfg Config, parts Parts) (Params, error) {
 // CheckWeights checks a checkpoint (diffusers folder, .safetensors file or sharded index) against
 // cfg as Load does, reading only the headers, and returns how many tensors it holds per dtype.
 func CheckWeights(path string, cfg Config) (map[string]int, error) {
-	files, err := openWeightFiles(path)
+	w, err := openWeights(path)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		for _, f := range files {
-			_ = f.Close()
-		}
-	}()
-	where := map[string]*safetensors.File{}
+	defer w.close()
 	count := map[string]int{}
-	for _, f := range files {
+	for _, f := range w.files {
 		for _, n := range f.Names() {
-			where[n] = f
 			e, _ := f.Entry(n)
 			count[e.DType]++
 		}
 	}
-	label := files[0].Path()
-	if len(files) > 1 {
-		label = fmt.Sprintf("%s (%d shards)", path, len(files))
-	}
-	return count, checkKeys(label, cfg, where)
+	return count, checkKeys(w.label, cfg, w.where)
 }
 
-// openWeightFiles opens the safetensors file(s) of a folder, file or sharded index.
-func openWeightFiles(path string) ([]*safetensors.File, error) {
+// weightFiles are the open safetensors file(s) of a checkpoint.
+type weightFiles struct {
+	files []*safetensors.File
+	where map[string]*safetensors.File // the file holding each tensor
+	label string                       // the file, or the index and its shard count, for errors
+}
+
+func (w *weightFiles) close() {
+	for _, f := range w.files {
+		_ = f.Close()
+	}
+}
+
+// openWeights opens the safetensors file(s) of a folder, file or sharded index.
+func openWeights(path string) (*weightFiles, error) {
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("DC-AE weights %s not found: %s", path, getHelp)
@@ -198,7 +176,16 @@ func openWeightFiles(path string) ([]*safetensors.File, error) {
 		}
 		files = append(files, f)
 	}
-	return files, nil
+	w := &weightFiles{files: files, where: map[string]*safetensors.File{}, label: files[0].Path()}
+	for _, f := range files {
+		for _, n := range f.Names() {
+			w.where[n] = f
+		}
+	}
+	if len(files) > 1 {
+		w.label = fmt.Sprintf("%s (%d shards)", path, len(files))
+	}
+	return w, nil
 }
 
 // checkKeys compares a checkpoint's tensors with ParamSpecs and reports every difference.
@@ -314,16 +301,8 @@ func Save(dir string, cfg Config, p Params, dtype dtypes.DType) error {
 		case dtypes.Float32:
 			out[name] = t
 		case dtypes.BFloat16:
-			vals, err := tensors.CopyFlatData[float32](t)
+			bt, err := tensorconv.Convert(t, dtypes.BFloat16)
 			if err != nil {
-				return fmt.Errorf("saving DC-AE tensor %q: %w", name, err)
-			}
-			bt := tensors.FromShape(shapes.Make(dtypes.BFloat16, t.Shape().Dimensions...))
-			if err := tensors.MutableFlatData(bt, func(f []bfloat16.BFloat16) {
-				for i, v := range vals {
-					f[i] = bfloat16.FromFloat32(v)
-				}
-			}); err != nil {
 				return fmt.Errorf("saving DC-AE tensor %q: %w", name, err)
 			}
 			out[name] = bt

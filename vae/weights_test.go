@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/sprint-distill/sprint/internal/tensortest"
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
@@ -46,7 +47,7 @@ func TestLoadRoundTrip(t *testing.T) {
 			if got.DType() != dtypes.Float32 {
 				t.Fatalf("%s: %s loaded as %s", dt, name, got.DType())
 			}
-			a, b := floats(t, got), floats(t, want)
+			a, b := tensortest.Floats(t, got), tensortest.Floats(t, want)
 			tol := 0.0
 			if dt == dtypes.BFloat16 {
 				tol = 1.0 / 128 // 8 significant bits

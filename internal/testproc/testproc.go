@@ -9,6 +9,17 @@ import (
 	"testing"
 )
 
+// Value returns the value the parent gave env in a child started by Start, skipping t when
+// there is none: the helper test run by itself is not a test (parent names the test it serves).
+func Value(t testing.TB, env, parent string) string {
+	t.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		t.Skip("helper process for " + parent)
+	}
+	return v
+}
+
 // Start runs the test named helper (matched exactly, once) of this test binary in a child
 // process whose environment adds env=value; the child's stderr is ours. It returns the
 // started command and the child's standard output.

@@ -174,6 +174,16 @@ func testImage() image.Image {
 	return img
 }
 
+// start starts a run against the fake server, failing the test when it cannot.
+func (f *fakeWandB) start(opts WandBOptions) *WandB {
+	f.t.Helper()
+	w, err := NewWandB(context.Background(), opts)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return w
+}
+
 func (f *fakeWandB) opts(dir string, offline bool) WandBOptions {
 	return WandBOptions{Dir: dir, Project: "proj", DisplayName: "tiny", Offline: offline,
 		Config:  map[string]string{"train.optimizer.lr": "2e-06", "train.optimizer.type": "came", "log.jsonl": "true"},
@@ -193,10 +203,7 @@ func decodeRow(t *testing.T, line string) map[string]any {
 func TestWandBOnline(t *testing.T) {
 	f := newFakeWandB(t)
 	dir := filepath.Join(t.TempDir(), "wandb")
-	w, err := NewWandB(context.Background(), f.opts(dir, false))
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := f.start(f.opts(dir, false))
 	for s := int64(1); s <= 3; s++ {
 		if err := w.Scalars(s*10, map[string]float64{"g/loss": 1 / float64(s)}); err != nil {
 			t.Fatal(err)
@@ -264,19 +271,13 @@ func TestWandBOnline(t *testing.T) {
 func TestWandBResume(t *testing.T) {
 	f := newFakeWandB(t)
 	dir := t.TempDir()
-	w, err := NewWandB(context.Background(), f.opts(dir, false))
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := f.start(f.opts(dir, false))
 	_ = w.Scalars(1, map[string]float64{"x": 1})
 	_ = w.Scalars(2, map[string]float64{"x": 2})
 	if err := w.Finish(75); err != nil {
 		t.Fatal(err)
 	}
-	w2, err := NewWandB(context.Background(), f.opts(dir, false))
-	if err != nil {
-		t.Fatal(err)
-	}
+	w2 := f.start(f.opts(dir, false))
 	if w2.RunID() != w.RunID() {
 		t.Fatalf("resumed run id %s, want %s", w2.RunID(), w.RunID())
 	}
@@ -303,10 +304,7 @@ func TestWandBResume(t *testing.T) {
 func TestWandBOfflineThenSync(t *testing.T) {
 	f := newFakeWandB(t)
 	dir := t.TempDir()
-	w, err := NewWandB(context.Background(), f.opts(dir, true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := f.start(f.opts(dir, true))
 	_ = w.Scalars(5, map[string]float64{"g/loss": 0.5})
 	if err := w.Images(5, map[string]image.Image{"samples/2step": testImage()}); err != nil {
 		t.Fatal(err)
@@ -345,10 +343,7 @@ func TestWandBServerFailures(t *testing.T) {
 	dir := t.TempDir()
 	opts := f.opts(dir, false)
 	opts.FlushInterval = time.Hour // only Finish uploads
-	w, err := NewWandB(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := f.start(opts)
 	_ = w.Scalars(1, map[string]float64{"x": 1})
 	f.mu.Lock()
 	f.failStreams = 2 // retried within one request
@@ -359,10 +354,7 @@ func TestWandBServerFailures(t *testing.T) {
 
 	dir2 := t.TempDir()
 	opts.Dir = dir2
-	w2, err := NewWandB(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w2 := f.start(opts)
 	_ = w2.Scalars(1, map[string]float64{"y": 1})
 	_ = w2.Scalars(2, map[string]float64{"y": 2})
 	f.mu.Lock()

@@ -96,11 +96,8 @@ type deviceDescriber interface {
 
 // Run measures the steps of cfg on backend with random weights at cfg's shapes.
 func Run(backend compute.Backend, cfg *config.Config, opts Options) (*Report, error) {
-	mcfg, err := cfg.Model.Resolved()
+	mcfg, err := cfg.Model.ResolvedValid()
 	if err != nil {
-		return nil, err
-	}
-	if err := mcfg.Validate(); err != nil {
 		return nil, err
 	}
 	compute, err := mcfg.ComputeDType()

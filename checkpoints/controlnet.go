@@ -91,7 +91,7 @@ func LoadControlNet(path string, cfg model.Config, layers int) (p model.Params, 
 // controlConfig validates cfg and returns it resolved, checking that a ControlNet of N blocks
 // fits it.
 func controlConfig(cfg model.Config, layers int) (model.Config, error) {
-	cfg, err := resolvedValid(cfg)
+	cfg, err := cfg.ResolvedValid()
 	if err != nil {
 		return cfg, err
 	}

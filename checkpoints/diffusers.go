@@ -42,7 +42,7 @@ func LoadDiffusers(path string, cfg model.Config, role model.Role) (p model.Para
 			p, err = nil, fmt.Errorf("loading %s: %v", path, r)
 		}
 	}()
-	if cfg, err = resolvedValid(cfg); err != nil {
+	if cfg, err = cfg.ResolvedValid(); err != nil {
 		return nil, err
 	}
 	dt, err := cfg.ComputeDType()
@@ -64,14 +64,6 @@ func LoadDiffusers(path string, cfg model.Config, role model.Role) (p model.Para
 		maps.Copy(p, fresh)
 	}
 	return p, nil
-}
-
-// resolvedValid validates cfg and returns it resolved.
-func resolvedValid(cfg model.Config) (model.Config, error) {
-	if err := cfg.Validate(); err != nil {
-		return cfg, err
-	}
-	return cfg.Resolved()
 }
 
 // DiffusersRole tells from a checkpoint's tensor names (header or index only, no data) whether
@@ -103,7 +95,7 @@ func ExportDiffusers(dir string, cfg model.Config, p model.Params, opts ExportOp
 			err = fmt.Errorf("exporting to %s: %v", dir, r)
 		}
 	}()
-	if cfg, err = resolvedValid(cfg); err != nil {
+	if cfg, err = cfg.ResolvedValid(); err != nil {
 		return err
 	}
 	role := model.RoleOfNames(model.SortedNames(p))

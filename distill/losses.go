@@ -40,12 +40,9 @@ func checkConfigs(cfg Config, mcfg model.Config) (model.Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return mcfg, err
 	}
-	if err := mcfg.Validate(); err != nil {
-		return mcfg, err
-	}
-	r, err := mcfg.Resolved()
+	r, err := mcfg.ResolvedValid()
 	if err != nil {
-		return mcfg, err
+		return r, err
 	}
 	if r.SigmaData != cfg.SigmaData {
 		return r, fmt.Errorf("distill.sigma_data (%v) and model.sigma_data (%v) differ", cfg.SigmaData, r.SigmaData)

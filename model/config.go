@@ -287,8 +287,8 @@ func (c Config) mustResolved() Config {
 	return r
 }
 
-// resolvedValid resolves and validates c, for the package's entry points.
-func (c Config) resolvedValid() (Config, error) {
+// ResolvedValid validates c and returns it resolved (presets filled in, see Resolved).
+func (c Config) ResolvedValid() (Config, error) {
 	if err := c.Validate(); err != nil {
 		return c, err
 	}

@@ -130,7 +130,7 @@ func InitControlParams(cfg Config, layers int, seed int64) (Params, error) {
 }
 
 func initControlParamsFor(cfg Config, layers int, seed int64, keep func(string) bool) (Params, error) {
-	cfg, err := cfg.resolvedValid()
+	cfg, err := cfg.ResolvedValid()
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +147,7 @@ func initControlParamsFor(cfg Config, layers int, seed int64, keep func(string) 
 // it computed without. src may be a teacher's or a student's parameters (the student's time
 // embedder is taken, its guidance embedder and logvar head are not).
 func ControlNetFromTeacher(cfg Config, layers int, src Params) (Params, error) {
-	cfg, err := cfg.resolvedValid()
+	cfg, err := cfg.ResolvedValid()
 	if err != nil {
 		return nil, err
 	}

@@ -30,7 +30,7 @@ func tinyConfig(t testing.TB, dtype string) Config {
 	c := DefaultConfig()
 	c.Preset = PresetTiny
 	c.DType = dtype
-	c, err := c.resolvedValid()
+	c, err := c.ResolvedValid()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,7 +71,7 @@ func InitParams(cfg Config, role Role, seed int64) (Params, error) {
 // InitParamsFor is InitParams restricted to the names for which keep returns true (all when
 // keep is nil); the values are the same as InitParams gives for those names.
 func InitParamsFor(cfg Config, role Role, seed int64, keep func(name string) bool) (Params, error) {
-	cfg, err := cfg.resolvedValid()
+	cfg, err := cfg.ResolvedValid()
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func newTensor(dt dtypes.DType, dims []int, vals []float64) (*tensors.Tensor, er
 // time_embed.timestep_embedder.*, and a fresh guidance embedder (last layer zero, so the
 // student starts equal to the teacher for every guidance value) and logvar head are added.
 func StudentFromTeacher(cfg Config, teacher Params, seed int64) (Params, error) {
-	cfg, err := cfg.resolvedValid()
+	cfg, err := cfg.ResolvedValid()
 	if err != nil {
 		return nil, err
 	}

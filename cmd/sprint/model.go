@@ -91,11 +91,8 @@ func newModelInfoCmd() *cobra.Command {
 }
 
 func writeModelInfo(w io.Writer, cfg model.Config) error {
-	cfg, err := cfg.Resolved()
+	cfg, err := cfg.ResolvedValid()
 	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	name := cfg.Preset

@@ -2,9 +2,6 @@ package demo
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/sprint-distill/sprint/config"
@@ -23,8 +20,8 @@ func writeControlReport(cfg *config.Config, rep *ControlReport, start time.Time)
 		return err
 	}
 	rep.Total = time.Since(start)
-	var b strings.Builder
-	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	var md markdown
+	p := md.printf
 	p("# sprint control demo: a one-step Sprint-ControlNet on the shapes data\n\n")
 	p("Teacher: `%s` (model preset `%s`). Control: the outline map of the requested shapes (`data.shapes.control: outline`, ", cfg.Distill.TeacherWeights, cfg.Model.Preset)
 	p("every object's boundary pixels in white, encoded like the images), read by a SANA ControlNet of %d copied blocks ", cfg.Control.NumLayers)
@@ -51,14 +48,12 @@ func writeControlReport(cfg *config.Config, rep *ControlReport, start time.Time)
 	}
 	p("\n%s\n\n", controlVerdict(rep))
 	p("## Side by side\n\nThe first %d prompts: the control map, the teacher with its ControlNet, the one-step Sprint-ControlNet student and the one-step unconditioned student, from the same noise.\n\n", len(rep.Controls))
-	for i := 0; i < len(rep.Controls) && i < len(rep.Prompts); i++ {
-		p("%d. %s\n", i+1, rep.Prompts[i])
-	}
+	md.prompts(rep.Prompts, len(rep.Controls))
 	p("\n![side by side](%s)\n\nEvery row: ![control maps](grids/control_maps.png)\n\n", rep.Overview)
 	for _, r := range rep.Rows {
-		p("**%s**\n\n![%s](%s)\n\n", r.Name, r.Name, r.Grid)
+		md.grid(r.Name, r.Grid)
 	}
-	return os.WriteFile(filepath.Join(dc.Dir, "report.md"), []byte(b.String()), 0o644)
+	return md.save(dc.Dir)
 }
 
 // controlVerdict compares the one-step students' placement.

@@ -20,8 +20,8 @@ func writeReport(cfg *config.Config, rep *Report, start time.Time) error {
 		return err
 	}
 	rep.Total = time.Since(start)
-	var b strings.Builder
-	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	var md markdown
+	p := md.printf
 	p("# sprint CPU demo: distilling a shapes teacher into a one-step student\n\n")
 	p("Teacher: `%s` (model preset `%s`), sampled by Euler steps of its guided ODE; students: sCM sampler.\n", rep.TeacherAt, cfg.Model.Preset)
 	p("Every row uses the same %d held-out prompts (not training rows) and the same starting noise; ", dc.Prompts)
@@ -54,14 +54,33 @@ func writeReport(cfg *config.Config, rep *Report, start time.Time) error {
 	}
 	p("\n%s\n\n", verdict(rep))
 	p("## Samples\n\nThe first %d prompts, every row from the same noise:\n\n", dc.GridPrompts)
-	for i := 0; i < dc.GridPrompts && i < len(rep.Prompts); i++ {
-		p("%d. %s\n", i+1, rep.Prompts[i])
-	}
+	md.prompts(rep.Prompts, dc.GridPrompts)
 	p("\n![overview](%s)\n\n", rep.Overview)
 	for _, r := range rep.Rows {
-		p("**%s**\n\n![%s](%s)\n\n", r.Name, r.Name, r.Grid)
+		md.grid(r.Name, r.Grid)
 	}
-	return os.WriteFile(filepath.Join(dc.Dir, "report.md"), []byte(b.String()), 0o644)
+	return md.save(dc.Dir)
+}
+
+// markdown is a report.md being written.
+type markdown struct{ strings.Builder }
+
+// printf appends formatted text.
+func (m *markdown) printf(format string, args ...any) { fmt.Fprintf(&m.Builder, format, args...) }
+
+// prompts lists the first n prompts, numbered from 1.
+func (m *markdown) prompts(prompts []string, n int) {
+	for i := 0; i < n && i < len(prompts); i++ {
+		m.printf("%d. %s\n", i+1, prompts[i])
+	}
+}
+
+// grid shows a row's grid under the row's name.
+func (m *markdown) grid(name, path string) { m.printf("**%s**\n\n![%s](%s)\n\n", name, name, path) }
+
+// save writes the report to dir/report.md.
+func (m *markdown) save(dir string) error {
+	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(m.String()), 0o644)
 }
 
 // verdict states which variant wins and how the best one-step student compares with the teacher.

@@ -7,9 +7,9 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/sprint-distill/sprint/grid"
+	"github.com/sprint-distill/sprint/internal/filename"
 	"github.com/sprint-distill/sprint/train/logging"
 )
 
@@ -50,7 +50,7 @@ func (r *Run) validate(ctx context.Context) {
 	for _, name := range slices.Sorted(maps.Keys(v.Images)) {
 		sheet := grid.Grid(v.Images[name], v.Columns)
 		imgs["samples/"+name] = sheet
-		p := filepath.Join(r.dir, "samples", fmt.Sprintf("step-%09d-%s.png", r.c.global, sanitizeFileName(name)))
+		p := filepath.Join(r.dir, "samples", fmt.Sprintf("step-%09d-%s.png", r.c.global, filename.Safe(name, '_')))
 		if err := grid.WritePNG(p, sheet); err != nil {
 			r.logf("warning: saving samples %s: %v", p, err)
 		} else {
@@ -67,13 +67,4 @@ func (r *Run) validate(ctx context.Context) {
 		}
 		r.sinkCall(func(s logging.Sink) error { return s.Scalars(r.c.global, row) })
 	}
-}
-
-func sanitizeFileName(s string) string {
-	return strings.Map(func(c rune) rune {
-		if c == '/' || c == '\\' || c == ' ' || c == ':' {
-			return '_'
-		}
-		return c
-	}, s)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/sprint-distill/sprint/eval/imaging"
 	"github.com/sprint-distill/sprint/eval/internal/featcache"
 	"github.com/sprint-distill/sprint/eval/internal/pipeline"
+	"github.com/sprint-distill/sprint/internal/filename"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -92,15 +93,6 @@ func hashStrings(parts ...string) string {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
-}
-
-func safeName(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '/' || r == '\\' || r == ':' || r == ' ' {
-			return '-'
-		}
-		return r
-	}, s)
 }
 
 // embed returns one vector per path, computing only what the cache lacks and appending results to
@@ -204,10 +196,10 @@ func (j *Job) referenceStats(ctx context.Context, dir string) (*fid.Stats, map[s
 		keys[i] = e.Category + "/" + e.Key
 	}
 	tag := hashStrings(append([]string{j.FIDName, ReferenceDirAbs(j.ReferenceDir)}, keys...)...)
-	base := filepath.Join(dir, fmt.Sprintf("MJHQ_30K_%s_fid_embeddings_%d_%s", safeName(j.FIDName), len(j.Entries), tag))
+	base := filepath.Join(dir, fmt.Sprintf("MJHQ_30K_%s_fid_embeddings_%d_%s", filename.Safe(j.FIDName, '-'), len(j.Entries), tag))
 	overallPath := base + ".npz"
 	cats := categoriesOf(j.Entries)
-	catPath := func(c string) string { return base + "_" + safeName(c) + ".npz" }
+	catPath := func(c string) string { return base + "_" + filename.Safe(c, '-') + ".npz" }
 	if overall, err := fid.LoadStats(overallPath); err == nil {
 		per := map[string]*fid.Stats{}
 		complete := true
@@ -302,7 +294,7 @@ func (j *Job) Run(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	genTag := hashStrings(j.FIDName, ReferenceDirAbs(j.GeneratedDir))
-	genFeats, err := j.embed(ctx, "fid generated", filepath.Join(cacheDir, "generated_"+safeName(j.FIDName)+"_"+genTag+".features"),
+	genFeats, err := j.embed(ctx, "fid generated", filepath.Join(cacheDir, "generated_"+filename.Safe(j.FIDName, '-')+"_"+genTag+".features"),
 		j.FID.Dim(), genPaths, func(imgs []*imaging.RGB8, _ []int) ([][]float32, error) { return j.FID.Features(imgs) })
 	if err != nil {
 		return nil, err
@@ -354,7 +346,7 @@ func (j *Job) Run(ctx context.Context) (*Report, error) {
 	if j.CLIP != nil {
 		rep.CLIPModel = j.CLIPName
 		cosTag := hashStrings(j.CLIPName, ReferenceDirAbs(j.GeneratedDir))
-		cos, err := j.embed(ctx, "clip score", filepath.Join(cacheDir, "clip_"+safeName(j.CLIPName)+"_"+cosTag+".cosines"), 1, genPaths,
+		cos, err := j.embed(ctx, "clip score", filepath.Join(cacheDir, "clip_"+filename.Safe(j.CLIPName, '-')+"_"+cosTag+".cosines"), 1, genPaths,
 			func(imgs []*imaging.RGB8, idx []int) ([][]float32, error) {
 				prompts := make([]string, len(idx))
 				for k, i := range idx {

@@ -168,20 +168,11 @@ func binaryValues(ch *arrow.Chunked, field int) ([][]byte, error) {
 			}
 			a = st.Field(field)
 		}
-		for i := range a.Len() {
-			if a.IsNull(i) {
-				out = append(out, nil)
-				continue
-			}
-			switch b := a.(type) {
-			case *array.Binary:
-				out = append(out, b.Value(i))
-			case *array.LargeBinary:
-				out = append(out, b.Value(i))
-			default:
-				return nil, fmt.Errorf("image column chunk is %T, want binary", a)
-			}
+		v, _, ok := chunkValues[[]byte](a)
+		if !ok {
+			return nil, fmt.Errorf("image column chunk is %T, want binary", a)
 		}
+		out = append(out, v...)
 	}
 	return out, nil
 }
@@ -190,19 +181,30 @@ func stringValues(ch *arrow.Chunked) ([]string, []bool, error) {
 	var out []string
 	var null []bool
 	for _, a := range ch.Chunks() {
-		for i := range a.Len() {
-			null = append(null, a.IsNull(i))
-			switch s := a.(type) {
-			case *array.String:
-				out = append(out, s.Value(i))
-			case *array.LargeString:
-				out = append(out, s.Value(i))
-			default:
-				return nil, nil, fmt.Errorf("column chunk is %T, want strings", a)
-			}
+		v, n, ok := chunkValues[string](a)
+		if !ok {
+			return nil, nil, fmt.Errorf("column chunk is %T, want strings", a)
 		}
+		out, null = append(out, v...), append(null, n...)
 	}
 	return out, null, nil
+}
+
+// chunkValues returns the values of an array of T (binary or large binary for []byte, string or
+// large string for string), the zero T for each null, and which are null; ok is false for an
+// array of another type.
+func chunkValues[T any](a arrow.Array) (values []T, null []bool, ok bool) {
+	v, ok := a.(interface{ Value(int) T })
+	if !ok {
+		return nil, nil, false
+	}
+	values, null = make([]T, a.Len()), make([]bool, a.Len())
+	for i := range a.Len() {
+		if null[i] = a.IsNull(i); !null[i] {
+			values[i] = v.Value(i)
+		}
+	}
+	return values, null, true
 }
 
 // rowGroupCache keeps the image bytes of the last row group read, so that the items of a batch,

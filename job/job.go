@@ -11,13 +11,13 @@ import (
 	"strings"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/sprint-distill/sprint/checkpoints"
 	"github.com/sprint-distill/sprint/config"
 	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/distill"
+	"github.com/sprint-distill/sprint/internal/tensorconv"
 	"github.com/sprint-distill/sprint/model"
 	"github.com/sprint-distill/sprint/safetensors"
 	"github.com/sprint-distill/sprint/train"
@@ -382,11 +382,7 @@ func NullEmbedding(r *data.Reader) (*tensors.Tensor, error) {
 	if !ok || t.Rank() != 2 {
 		return nil, fmt.Errorf("%s: want a tensor %q of shape (L, D)", path, distill.NullEmbedding)
 	}
-	f32, err := checkpoints.ConvertTensor(t, dtypes.Float32) // Gemma writes bf16; f32 and f16 too
-	if err != nil {
-		return nil, fmt.Errorf("%s: tensor %q: %w", path, distill.NullEmbedding, err)
-	}
-	flat, err := tensors.CopyFlatData[float32](f32)
+	flat, err := tensorconv.Float32s(t) // Gemma writes bf16; f32 and f16 too
 	if err != nil {
 		return nil, fmt.Errorf("%s: tensor %q: %w", path, distill.NullEmbedding, err)
 	}

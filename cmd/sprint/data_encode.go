@@ -11,14 +11,13 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/spf13/cobra"
 
 	"github.com/sprint-distill/sprint/caption"
-	"github.com/sprint-distill/sprint/checkpoints"
 	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/distill"
+	"github.com/sprint-distill/sprint/internal/tensorconv"
 	"github.com/sprint-distill/sprint/job"
 	"github.com/sprint-distill/sprint/prepare"
 	"github.com/sprint-distill/sprint/safetensors"
@@ -195,11 +194,7 @@ func writeNullCaption(ctx context.Context, cmd *cobra.Command, captions prepare.
 			return fmt.Errorf("the null caption: %w", err)
 		}
 		d := e.Shape().Dimensions
-		f32, err := checkpoints.ConvertTensor(e, dtypes.Float32)
-		if err != nil {
-			return err
-		}
-		v, err := tensors.CopyFlatData[float32](f32)
+		v, err := tensorconv.Float32s(e)
 		if err != nil {
 			return err
 		}

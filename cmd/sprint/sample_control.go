@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/spf13/pflag"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/sprint-distill/sprint/config"
 	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/distill"
+	"github.com/sprint-distill/sprint/internal/tensorconv"
 	"github.com/sprint-distill/sprint/model"
 	"github.com/sprint-distill/sprint/safetensors"
 )
@@ -88,12 +88,8 @@ func readControl(path string, cfg *config.Config, n int, shape [3]int) (*tensors
 		if !ok || (t.Rank() != 3 && t.Rank() != 4) {
 			return nil, fmt.Errorf("%s: want a tensor %q of shape (n, C, H, W) or (C, H, W)", path, distill.BatchControl)
 		}
-		f32, err := checkpoints.ConvertTensor(t, dtypes.Float32)
-		if err != nil {
+		if vals, err = tensorconv.Float32s(t); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if vals, err = tensors.CopyFlatData[float32](f32); err != nil {
-			return nil, err
 		}
 		d := t.Shape().Dimensions
 		if t.Rank() == 4 {

@@ -88,6 +88,15 @@ func Float64s(t *tensors.Tensor) ([]float64, error) {
 	return out, nil
 }
 
+// Float32s returns a copy of the values of t (any dtype Convert takes) as float32s.
+func Float32s(t *tensors.Tensor) ([]float32, error) {
+	f32, err := Convert(t, dtypes.Float32)
+	if err != nil {
+		return nil, err
+	}
+	return tensors.CopyFlatData[float32](f32)
+}
+
 // reader returns the float64 value at each index of a flat slice of a supported dtype.
 func reader(src any) (func(i int) float64, bool) {
 	switch s := src.(type) {

@@ -65,6 +65,30 @@ func TestConvertSameDTypeIsIdentity(t *testing.T) {
 	}
 }
 
+// TestFloat32s: the values of a bfloat16 tensor and of a float32 one (a copy, not its own data)
+// as float32s; a dtype Convert refuses is an error.
+func TestFloat32s(t *testing.T) {
+	bf, err := FromFloat64s(dtypes.BFloat16, []float64{1, -2.5, 0.5}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Float32s(bf); err != nil || !slices.Equal(got, []float32{1, -2.5, 0.5}) {
+		t.Errorf("bfloat16: %v, %v", got, err)
+	}
+	x := tensors.FromFlatDataAndDimensions([]float32{1, 2}, 2)
+	got, err := Float32s(x)
+	if err != nil || !slices.Equal(got, []float32{1, 2}) {
+		t.Fatalf("float32: %v, %v", got, err)
+	}
+	got[0] = 7
+	if v := tensors.MustCopyFlatData[float32](x); v[0] != 1 {
+		t.Errorf("Float32s shares the tensor's data: %v", v)
+	}
+	if _, err := Float32s(tensors.FromFlatDataAndDimensions([]int16{1}, 1)); err == nil {
+		t.Error("int16: want an error")
+	}
+}
+
 func TestConvertMasks(t *testing.T) {
 	for _, x := range []*tensors.Tensor{
 		tensors.FromFlatDataAndDimensions([]bool{true, false, true}, 3),

@@ -2,24 +2,18 @@ package job
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/gomlx/compute"
-	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/sprint-distill/sprint/checkpoints"
 	"github.com/sprint-distill/sprint/config"
 	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/distill"
-	"github.com/sprint-distill/sprint/internal/tensorconv"
 	"github.com/sprint-distill/sprint/model"
-	"github.com/sprint-distill/sprint/safetensors"
 	"github.com/sprint-distill/sprint/train"
 )
 
@@ -235,176 +229,6 @@ func gdPhases(backend compute.Backend, cfg *config.Config, mcfg model.Config, gr
 			Repeat: cfg.Train.PhaseRatio.D})
 	}
 	return train.NewPhases(backend, cfg.Train, specs...)
-}
-
-// loadTrainedTeacher loads the teacher (LoadTeacher) with model.dtype set to the dtype the run
-// keeps trained weights in (train.precision: float32 masters for a bfloat16 model under mixed
-// precision), and returns that model config with it.
-func loadTrainedTeacher(cfg *config.Config, mcfg model.Config, mayInit bool) (model.Config, model.Params, error) {
-	compute, err := mcfg.ComputeDType()
-	if err != nil {
-		return mcfg, nil, fmt.Errorf("model.dtype: %w", err)
-	}
-	tmcfg, err := mcfg.WithDType(cfg.Train.TrainedDType(compute))
-	if err != nil {
-		return tmcfg, nil, err
-	}
-	teacher, err := LoadTeacher(cfg, tmcfg, mayInit)
-	return tmcfg, teacher, err
-}
-
-// LoadTeacher reads distill.teacher_weights (diffusers layout); a teacher job without weights
-// starts from a fresh initialisation, a distillation job needs them.
-func LoadTeacher(cfg *config.Config, mcfg model.Config, mayInit bool) (model.Params, error) {
-	path := cfg.Distill.TeacherWeights
-	if path == "" {
-		if !mayInit {
-			return nil, errors.New("distill.teacher_weights: a distillation needs the teacher's weights " +
-				"(a diffusers SanaTransformer2DModel folder, .safetensors file or index); train one with `sprint train-teacher`")
-		}
-		return model.InitParams(mcfg, model.Teacher, cfg.Train.Seed)
-	}
-	p, err := checkpoints.LoadDiffusers(path, mcfg, model.Teacher)
-	if err == nil {
-		return p, nil
-	}
-	if mayInit && (mcfg.QKNorm || mcfg.CrossNorm) {
-		// Fine-tuning a SANA model that predates QK-norm (§5): load it without the norms and
-		// add them at their reference initialisation (weight 1), so that the network starts as
-		// the pretrained one up to the normalisation.
-		plain := mcfg
-		plain.QKNorm, plain.CrossNorm = false, false
-		if p, err2 := checkpoints.LoadDiffusers(path, plain, model.Teacher); err2 == nil {
-			norms, err3 := model.InitParamsFor(mcfg, model.Teacher, cfg.Train.Seed, func(name string) bool { return p[name] == nil })
-			if err3 != nil {
-				return nil, err3
-			}
-			for k, v := range norms {
-				p[k] = v
-			}
-			return p, nil
-		}
-	}
-	if diff := teacherConfigDiff(path, mcfg); diff != "" {
-		return nil, fmt.Errorf("distill.teacher_weights: %s is a different model from the config's: %s; "+
-			"set the model section (preset, depth, hidden_size, ...) to the teacher's, or point distill.teacher_weights at a matching teacher\n(details: %w)", path, diff, err)
-	}
-	return nil, fmt.Errorf("distill.teacher_weights: %w", err)
-}
-
-// teacherConfigDiff compares the config.json beside teacher weights with the model config and
-// names the fields that differ ("depth 28 vs model.depth 20, ..."); "" when there is no
-// config.json or nothing structural differs.
-func teacherConfigDiff(path string, m model.Config) string {
-	dir := path
-	if st, err := os.Stat(path); err == nil && !st.IsDir() {
-		dir = filepath.Dir(path)
-	}
-	dc, err := checkpoints.ReadDiffusersConfig(dir)
-	if err != nil {
-		return ""
-	}
-	t, _, err := dc.ModelConfig()
-	if err != nil {
-		return ""
-	}
-	var diffs []string
-	for _, f := range []struct {
-		key        string
-		have, want any
-	}{
-		{"depth", t.Depth, m.Depth},
-		{"hidden_size", t.HiddenSize, m.HiddenSize},
-		{"self_head_dim", t.SelfHeadDim, m.SelfHeadDim},
-		{"cross_heads", t.CrossHeads, m.CrossHeads},
-		{"caption_dim", t.CaptionDim, m.CaptionDim},
-		{"in_channels", t.InChannels, m.InChannels},
-		{"patch_size", t.PatchSize, m.PatchSize},
-		{"ffn_ratio", t.FFNRatio, m.FFNRatio},
-		{"qk_norm", t.QKNorm, m.QKNorm},
-	} {
-		if f.have != f.want {
-			diffs = append(diffs, fmt.Sprintf("%s %v in the teacher, %v in model.%s", f.key, f.have, f.want, f.key))
-		}
-	}
-	return strings.Join(diffs, ", ")
-}
-
-// checkDataMatchesModel compares the shards' latent and caption shapes with the model's.
-func checkDataMatchesModel(r *data.Reader, m model.Config) error {
-	ts := r.TextShape()
-	if ts[1] != m.CaptionDim {
-		return fmt.Errorf("data: caption embeddings are %d wide but model.caption_dim is %d", ts[1], m.CaptionDim)
-	}
-	for _, b := range r.Buckets() {
-		if b.LatentShape[0] != m.InChannels {
-			return fmt.Errorf("data: latents have %d channels (shape %v) but model.in_channels is %d",
-				b.LatentShape[0], b.LatentShape, m.InChannels)
-		}
-		if b.LatentShape[1]%m.PatchSize != 0 || b.LatentShape[2]%m.PatchSize != 0 {
-			return fmt.Errorf("data: latent shape %v is not divisible by model.patch_size %d", b.LatentShape, m.PatchSize)
-		}
-	}
-	return nil
-}
-
-// NullEmbeddingFile is the file, beside the first shard, that holds the null caption's embedding
-// (tensor "null_embedding", (L, D)) of datasets whose text encoder sprint does not have.
-const NullEmbeddingFile = "null_embedding.safetensors"
-
-// NullEmbedding returns the unconditional caption (1, L, D) for classifier-free guidance: the
-// shapes dataset's own encoder applied to "", or NullEmbeddingFile beside the first shard.
-func NullEmbedding(r *data.Reader) (*tensors.Tensor, error) {
-	if sc, ok, err := ShapesConfigOf(r); err != nil {
-		return nil, err
-	} else if ok {
-		enc, err := sc.TextEncoder()
-		if err != nil {
-			return nil, err
-		}
-		emb, _ := enc.EncodeText([]string{""})
-		return emb, nil
-	}
-	shards := r.Shards()
-	if len(shards) == 0 {
-		return nil, errors.New("data: no shards")
-	}
-	path := filepath.Join(filepath.Dir(shards[0].Path), NullEmbeddingFile)
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("classifier-free guidance needs the null caption's embedding: %s not found "+
-			"(write the text encoder's output for the empty prompt, shape (L, D), as tensor %q)", path, distill.NullEmbedding)
-	}
-	ts, _, err := safetensors.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	t, ok := ts[distill.NullEmbedding]
-	if !ok || t.Rank() != 2 {
-		return nil, fmt.Errorf("%s: want a tensor %q of shape (L, D)", path, distill.NullEmbedding)
-	}
-	flat, err := tensorconv.Float32s(t) // Gemma writes bf16; f32 and f16 too
-	if err != nil {
-		return nil, fmt.Errorf("%s: tensor %q: %w", path, distill.NullEmbedding, err)
-	}
-	dims := t.Shape().Dimensions
-	return tensors.FromFlatDataAndDimensions(flat, 1, dims[0], dims[1]), nil
-}
-
-// ShapesConfigOf returns the shapes dataset configuration stored in the first shard's metadata,
-// if the shards are a shapes dataset.
-func ShapesConfigOf(r *data.Reader) (data.ShapesConfig, bool, error) {
-	var sc data.ShapesConfig
-	if len(r.Shards()) == 0 {
-		return sc, false, nil
-	}
-	js, ok := r.Metadata(0)[data.MetaShapesConfig]
-	if !ok {
-		return sc, false, nil
-	}
-	if err := json.Unmarshal([]byte(js), &sc); err != nil {
-		return sc, false, fmt.Errorf("shard %s: metadata %s: %w", r.Shards()[0].Path, data.MetaShapesConfig, err)
-	}
-	return sc, true, nil
 }
 
 // Execute runs the job to its end (or a signal or time budget) and, when it completes, exports

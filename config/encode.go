@@ -1,8 +1,6 @@
 package config
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"reflect"
 	"slices"
@@ -10,6 +8,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/sprint-distill/sprint/checkpoints"
 )
 
 // Leaf is one key of the config tree with its current value, in declaration order.
@@ -96,23 +96,6 @@ func Flatten(cfg any) map[string]string {
 	return out
 }
 
-// DiffKeys lists the keys whose values differ between two flattened configs, sorted.
-func DiffKeys(a, b map[string]string) []string {
-	var out []string
-	for k, va := range a {
-		if vb, ok := b[k]; !ok || vb != va {
-			out = append(out, k)
-		}
-	}
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			out = append(out, k)
-		}
-	}
-	sortStrings(out)
-	return out
-}
-
 // Marshal writes a config struct as YAML with every key, in field order. Loading the result gives
 // back an equal struct.
 func Marshal(cfg any) ([]byte, error) {
@@ -171,12 +154,12 @@ func toNode(v reflect.Value) (*yaml.Node, error) {
 	}
 }
 
-// Fingerprint is the sha256 of the canonical YAML of a config: equal configs, equal fingerprints.
+// Fingerprint is the sha256 of the canonical YAML of a config: equal configs, equal fingerprints,
+// and the fingerprint a run of the config records in its checkpoints (checkpoints.Fingerprint).
 func Fingerprint(cfg any) (string, error) {
 	b, err := Marshal(cfg)
 	if err != nil {
 		return "", err
 	}
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:]), nil
+	return checkpoints.Fingerprint(b), nil
 }

@@ -117,5 +117,3 @@ func ValidateSections(cfg any) error {
 	}
 	return nil
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

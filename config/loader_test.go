@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sprint-distill/sprint/checkpoints"
 	"github.com/sprint-distill/sprint/internal/testfile"
 )
 
@@ -163,11 +164,13 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
-func TestDiffKeys(t *testing.T) {
+// TestFlattenDiff: the flattened configs of two configs, compared as a resumed run compares
+// them (checkpoints.DiffConfig), differ in exactly the keys changed.
+func TestFlattenDiff(t *testing.T) {
 	a, b := defaults(), defaults()
 	b.Train.Optimizer.LR = 1
 	b.Tags = []string{"new"}
-	got := DiffKeys(Flatten(&a), Flatten(&b))
+	got := checkpoints.DiffConfig(Flatten(&a), Flatten(&b), nil)
 	want := []string{"tags", "train.optimizer.lr"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("diff = %v, want %v", got, want)

@@ -3,13 +3,13 @@ package gemma
 import (
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/sprint-distill/sprint/internal/testfile"
 )
 
 // spSpec describes a SentencePiece model to serialise by hand (ModelProto field numbers from
@@ -108,6 +108,12 @@ func tinyTokenizer(t testing.TB) *Tokenizer {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// writeTinyTokenizer writes the tiny vocabulary as dir/tokenizer.model.
+func writeTinyTokenizer(t testing.TB, dir string) {
+	t.Helper()
+	testfile.Write(t, dir, "tokenizer.model", string(tinySpec().bytes()))
 }
 
 // id returns the id of a piece of the tiny vocabulary.
@@ -229,9 +235,7 @@ func TestTokenizerRejects(t *testing.T) {
 	if _, err := LoadTokenizer(dir); err == nil || !containsAll(err.Error(), "no tokenizer.model", "google/gemma-2-2b-it") {
 		t.Errorf("missing tokenizer.model: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "tokenizer.model"), tinySpec().bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeTinyTokenizer(t, dir)
 	if tok, err := LoadTokenizer(dir); err != nil || tok.VocabSize() != len(tinySpec().pieces) {
 		t.Errorf("LoadTokenizer: %v", err)
 	}

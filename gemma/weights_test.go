@@ -2,7 +2,6 @@ package gemma
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/internal/testfile"
 	"github.com/sprint-distill/sprint/safetensors"
 )
 
@@ -43,15 +43,8 @@ func tinyFolderConfig() Config {
 // writeFolder writes a model folder: config.json, tokenizer.model and model.safetensors.
 func writeFolder(t testing.TB, dir string, c Config, p Params) {
 	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), configJSON(t, c), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tokenizer.model"), tinySpec().bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testfile.Write(t, dir, "config.json", string(configJSON(t, c)))
+	writeTinyTokenizer(t, dir)
 	if p != nil {
 		if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), p, nil); err != nil {
 			t.Fatal(err)
@@ -171,9 +164,7 @@ func TestLoadSharded(t *testing.T) {
 		}
 	}
 	b, _ := json.Marshal(index)
-	if err := os.WriteFile(filepath.Join(dir, "model.safetensors.index.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testfile.Write(t, dir, "model.safetensors.index.json", string(b))
 	m, err := Load(dir, LoadOptions{})
 	if err != nil {
 		t.Fatal(err)

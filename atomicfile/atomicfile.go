@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -107,4 +108,14 @@ func Write(fs FS, path string, write func(w io.Writer) error) (err error) {
 		return fmt.Errorf("writing %s: fsync of its directory: %w", path, err)
 	}
 	return nil
+}
+
+// WriteJSON writes v to path through fs, as Write does, as JSON indented by two spaces with a
+// final newline.
+func WriteJSON(fs FS, path string, v any) error {
+	return Write(fs, path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	})
 }

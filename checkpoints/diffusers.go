@@ -16,6 +16,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/sprint-distill/sprint/atomicfile"
 	"github.com/sprint-distill/sprint/internal/tensorconv"
 	"github.com/sprint-distill/sprint/model"
 	"github.com/sprint-distill/sprint/safetensors"
@@ -154,7 +155,7 @@ func writeModelFolder(dir, what string, weights map[string]*tensors.Tensor, md m
 	if err := safetensors.WriteFile(filepath.Join(dir, DiffusersWeightsFile), weights, header); err != nil {
 		return err
 	}
-	return writeJSON(filepath.Join(dir, DiffusersConfigFile), config)
+	return atomicfile.WriteJSON(atomicfile.OS{}, filepath.Join(dir, DiffusersConfigFile), config)
 }
 
 // DiffusersConfig is the config.json of diffusers' SanaTransformer2DModel (the fields of its
@@ -304,7 +305,9 @@ func (dc DiffusersConfig) ModelConfig() (model.Config, model.Role, error) {
 }
 
 // WriteDiffusersConfig writes config.json atomically.
-func WriteDiffusersConfig(path string, dc DiffusersConfig) error { return writeJSON(path, dc) }
+func WriteDiffusersConfig(path string, dc DiffusersConfig) error {
+	return atomicfile.WriteJSON(atomicfile.OS{}, path, dc)
+}
 
 // ReadDiffusersConfig reads a config.json (or the one in a model folder).
 func ReadDiffusersConfig(path string) (DiffusersConfig, error) {

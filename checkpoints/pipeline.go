@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/sprint-distill/sprint/atomicfile"
 	"github.com/sprint-distill/sprint/model"
 )
 
@@ -52,7 +53,7 @@ func ExportPipeline(dir string, cfg model.Config, p model.Params, opts ExportOpt
 	if err := os.MkdirAll(filepath.Join(dir, "scheduler"), 0o755); err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(dir, "scheduler", SchedulerConfigFile), sched); err != nil {
+	if err := atomicfile.WriteJSON(atomicfile.OS{}, filepath.Join(dir, "scheduler", SchedulerConfigFile), sched); err != nil {
 		return err
 	}
 	index := map[string]any{
@@ -64,7 +65,7 @@ func ExportPipeline(dir string, cfg model.Config, p model.Params, opts ExportOpt
 		"tokenizer":          []any{nil, nil},
 		"vae":                []any{nil, nil},
 	}
-	return writeJSON(filepath.Join(dir, ModelIndexFile), index)
+	return atomicfile.WriteJSON(atomicfile.OS{}, filepath.Join(dir, ModelIndexFile), index)
 }
 
 // ConfigWarnings compares the config.json beside diffusers weights with the weights themselves

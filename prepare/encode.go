@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/sprint-distill/sprint/atomicfile"
 	"github.com/sprint-distill/sprint/data"
 	"github.com/sprint-distill/sprint/eval/imaging"
 	"github.com/sprint-distill/sprint/vae"
@@ -184,7 +185,7 @@ func Run(ctx context.Context, src Source, o Options) (*Report, error) {
 		if err := mkdirAll(o.Out); err != nil {
 			return nil, fmt.Errorf("prepare: %w", err)
 		}
-		if err := writeProgress(ppath, prog); err != nil {
+		if err := atomicfile.WriteJSON(atomicfile.OS{}, ppath, prog); err != nil {
 			return nil, fmt.Errorf("prepare: %w", err)
 		}
 	}
@@ -214,7 +215,7 @@ func Run(ctx context.Context, src Source, o Options) (*Report, error) {
 		prog.Done++
 		prog.RowsDone += n
 		prog.Files = append(prog.Files, files...)
-		if err := writeProgress(ppath, prog); err != nil {
+		if err := atomicfile.WriteJSON(atomicfile.OS{}, ppath, prog); err != nil {
 			return rep, fmt.Errorf("prepare: %w", err)
 		}
 	}

@@ -6,13 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
-
-	"github.com/sprint-distill/sprint/atomicfile"
 )
 
 // plannedShard is one output shard: rows of a single bucket, in source order.
@@ -100,14 +97,6 @@ func readProgress(path string) (*progressFile, error) {
 		return nil, fmt.Errorf("progress file %s: version %d, want %d", path, p.Version, progressVersion)
 	}
 	return &p, nil
-}
-
-func writeProgress(path string, p *progressFile) error {
-	return atomicfile.Write(atomicfile.OS{}, path, func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(p)
-	})
 }
 
 func mkdirAll(dir string) error { return os.MkdirAll(dir, 0o755) }

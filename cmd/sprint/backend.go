@@ -17,15 +17,20 @@ import (
 // at run time, so an XLA backend needs a local plugin, e.g.
 // GOMLX_BACKEND=xla:/path/xla_cuda_plugin.so.
 func newBackend() (b compute.Backend, err error) {
+	return openBackend(backendconfig.FromEnv())
+}
+
+// openBackend opens a resolved backend configuration (see newBackend).
+func openBackend(config string) (b compute.Backend, err error) {
 	xla.EnableAutoInstall(false)
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("opening backend %q (GOMLX_BACKEND): %v", backendConfig(), r)
+			err = fmt.Errorf("opening backend %q (GOMLX_BACKEND): %v", config, r)
 		}
 	}()
-	b, err = compute.NewWithConfig(backendconfig.FromEnv())
+	b, err = compute.NewWithConfig(config)
 	if err != nil {
-		return nil, fmt.Errorf("opening backend %q (GOMLX_BACKEND): %w", backendConfig(), err)
+		return nil, fmt.Errorf("opening backend %q (GOMLX_BACKEND): %w", config, err)
 	}
 	return b, nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/internal/backendconfig"
 	"github.com/sprint-distill/sprint/job"
 	"github.com/sprint-distill/sprint/train"
 )
@@ -58,15 +59,37 @@ train.max_hours stops with a checkpoint and exit status 75 so that scripts/chain
 	return cmd
 }
 
+// trainMemoryFraction is the share of the machine's memory training jobs set as the Go heap's
+// soft limit when GOMEMLIMIT is not set.
+const trainMemoryFraction = 0.75
+
 func runJob(parent context.Context, cfg *config.Config, kind job.Kind, opts job.Options) error {
 	if parent == nil {
 		parent = context.Background()
 	}
 	ctx, stop := train.SignalContext(parent)
 	defer stop()
-	backend, err := newBackend()
+	// The Go heap's soft limit (unless GOMEMLIMIT is set): the step's buffers are Go memory, and
+	// without it the heap grows to twice the live set (weights, optimizer states, activations)
+	// before a collection.
+	limit := limitMemory(trainMemoryFraction)
+	// With model.grad_checkpointing the Go backend (unless GOMLX_BACKEND chooses how it
+	// executes) runs the graph's nodes one at a time in creation order, which frees each block's
+	// recomputed activations before the next (backendconfig.LowMemoryOptions).
+	conf := backendconfig.FromEnv()
+	if cfg.Model.GradCheckpointing {
+		conf = backendconfig.FromEnvLowMemory()
+	}
+	backend, err := openBackend(conf)
 	if err != nil {
 		return err
+	}
+	if cfg.Model.GradCheckpointing || limit > 0 {
+		fmt.Fprintf(opts.Console, "memory: backend %s", conf)
+		if limit > 0 {
+			fmt.Fprintf(opts.Console, ", Go heap soft limit %.1f GiB (%.0f%% of the machine's memory; GOMEMLIMIT overrides)", float64(limit)/(1<<30), 100*trainMemoryFraction)
+		}
+		fmt.Fprintln(opts.Console)
 	}
 	defer backend.Finalize()
 	j, err := job.New(ctx, backend, cfg, kind, opts)

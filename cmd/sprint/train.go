@@ -50,7 +50,12 @@ func newTrainCmd(kind job.Kind) *cobra.Command {
 The run folder (<train.run_dir>/<train.name>, or --run-dir) gets the resolved config, checkpoints,
 metrics.jsonl, TensorBoard events, sample grids and train.log; a completed run exports its network
 in the diffusers layout to <run>/export/. SIGINT/SIGTERM finish the step, save a checkpoint and exit 0;
-train.max_hours stops with a checkpoint and exit status 75 so that scripts/chain.sh can resume.`
+train.max_hours stops with a checkpoint and exit status 75 so that scripts/chain.sh can resume.
+
+Memory: unless GOMEMLIMIT is set, the Go heap's soft limit is 75% of the machine's memory. With
+model.grad_checkpointing the pure-Go backend runs the step's nodes one at a time in the order the
+graph was built (go:ops_sequential,creation_order; GOMLX_BACKEND overrides), which frees each
+block's recomputed activations before the next; the first output line says what was chosen.`
 	flags.add(cmd)
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "YAML config file")
 	cmd.Flags().StringVar(&resume, "resume", "", `resume from "latest", "auto" (latest if any) or a checkpoint path`)

@@ -22,14 +22,12 @@ const (
 	HeadsStateGroup = "heads_sn"
 )
 
-// frozen returns one group of Frozen with every tensor wrapped in StopGradient, so that no
-// gradient of the loss reaches it even if a caller differentiates more than Trainable.
+// frozen returns one group of Frozen. No gradient reaches it: the step differentiates
+// Trainable only, and the JVP its own copies of the primals. The tensors are not wrapped in
+// StopGradient: that is an Identity node, which the Go backend executes as a copy of a graph
+// input, so a frozen network (the teacher, the student in the D phase) would be held twice.
 func frozen(in train.StepInputs, group string) map[string]*Node {
-	out := train.Sub(in.Frozen, group)
-	for k, v := range out {
-		out[k] = StopGradient(v)
-	}
-	return out
+	return train.Sub(in.Frozen, group)
 }
 
 // headBuffers returns the buffers (the heads' spectral-norm vectors), without gradient.

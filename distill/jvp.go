@@ -1,6 +1,7 @@
 package distill
 
 import (
+	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/support/exceptions"
 )
@@ -33,9 +34,11 @@ func JVP(f func(inputs []*Node) []*Node, primals, tangents []*Node) (outputs, jv
 	g := primals[0].Graph()
 	// f sees fresh copies of the primals, so the derivative is the partial one along each input
 	// even where one primal is computed from another in the caller's graph (x_θ from θ, say).
+	// The copies are optimization barriers, not Identity nodes, so that the outputs keep their
+	// gradients to whatever the primals depend on (GoMLX has no gradient for Identity).
 	inputs := make([]*Node, len(primals))
 	for i, p := range primals {
-		inputs[i] = Identity(p)
+		inputs[i] = OptimizationBarrier(p)
 	}
 	outputs = f(inputs)
 	jvps = make([]*Node, len(outputs))
@@ -51,7 +54,7 @@ func JVP(f func(inputs []*Node) []*Node, primals, tangents []*Node) (outputs, jv
 		u := Zeros(g, y.Shape())
 		us = append(us, u)
 		outIdx = append(outIdx, k)
-		s = sumOrFirst(s, ReduceAllSum(Mul(u, y)))
+		s = sumTerm(s, ReduceAllSum(Mul(u, y)))
 	}
 	if s == nil {
 		return outputs, jvps
@@ -61,7 +64,7 @@ func JVP(f func(inputs []*Node) []*Node, primals, tangents []*Node) (outputs, jv
 	// t(u) = Σ_i ⟨J_iᵀu, v_i⟩; ∂t/∂u_k = J_k·v.
 	var t *Node
 	for i, vjp := range vjps {
-		t = sumOrFirst(t, ReduceAllSum(Mul(vjp, ConvertDType(tangents[i], vjp.DType()))))
+		t = sumTerm(t, ReduceAllSum(Mul(vjp, ConvertDType(tangents[i], vjp.DType()))))
 	}
 	tangentOut := Gradient(t, us...)
 	for j, k := range outIdx {
@@ -75,4 +78,16 @@ func sumOrFirst(acc, x *Node) *Node {
 		return x
 	}
 	return Add(acc, x)
+}
+
+// sumTerm adds the scalar x to acc, both in float32 when one is half precision, so that outputs
+// and primals of different float dtypes (a bfloat16 activation and a float32 time) can be mixed.
+func sumTerm(acc, x *Node) *Node {
+	if x.DType().IsHalfPrecision() || (acc != nil && acc.DType() != x.DType()) {
+		x = ConvertDType(x, dtypes.Float32)
+		if acc != nil && acc.DType() != dtypes.Float32 {
+			acc = ConvertDType(acc, dtypes.Float32)
+		}
+	}
+	return sumOrFirst(acc, x)
 }

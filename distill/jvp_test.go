@@ -4,8 +4,10 @@ import (
 	"math"
 	"testing"
 
+	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/sprint-distill/sprint/model"
 )
 
 // closedForm is f(x, θ) = (sin(θ)·x² + cos(θ)·W·x, Σ exp(x)·θ) for x (2,3), θ (2,), W (3,3) fixed.
@@ -100,5 +102,64 @@ func TestJVPDependentPrimals(t *testing.T) {
 	// ∂f/∂x·1 + ∂f/∂θ·0 = θ² = 2.25 (a total derivative through x = 2θ would differ).
 	if got := flat(out[0])[0]; math.Abs(got-2.25) > 1e-12 {
 		t.Errorf("partial JVP: got %v want 2.25", got)
+	}
+}
+
+// TestStagedStudentJVP: the sCM JVP taken stage by stage (StagedStudentJVP over
+// model.TrigFlowStages) equals the JVP of the whole student (StudentJVP) in float64 to rounding,
+// with F and logvar identical, whether F comes from the staged pass or from a separate forward
+// (the checkpointed network's).
+func TestStagedStudentJVP(t *testing.T) {
+	s := newTiny(t, "float64", 2, 13)
+	rng := newRand(14)
+	c, h := s.mcfg.InChannels, s.mcfg.LatentSize
+	xTheta := randTensor(rng, dtypes.Float64, 0.5, 2, c, h, h)
+	dxdt := randTensor(rng, dtypes.Float64, 0.5, 2, c, h, h)
+	theta := tensorOf([]float64{0.4, 1.3}, dtypes.Float64, 2)
+	names, values := s.student.Sorted()
+	exec, err := NewExec(testBackend(), func(in []*Node) []*Node {
+		w := model.WeightsFromNodes(names, in[:len(names)])
+		k := len(names)
+		guidance := Const(in[0].Graph(), []float64{4, 5})
+		text, mask := in[k+3], in[k+4]
+		student := func(xhat, th *Node) (*Node, *Node) {
+			f, lv, _ := model.TrigFlow(s.mcfg, w, xhat, th, text, mask, guidance, nil)
+			return f, lv
+		}
+		whole := StudentJVP(student, in[k], in[k+1], in[k+2], 0.5)
+		stages := model.TrigFlowStages(s.mcfg, w, text, mask, guidance)
+		own := StagedStudentJVP(stages, nil, in[k], in[k+1], in[k+2], 0.5)
+		sep := StagedStudentJVP(stages, student, in[k], in[k+1], in[k+2], 0.5)
+		return []*Node{whole.F, whole.JVP, whole.Logvar, own.F, own.JVP, own.Logvar, sep.F, sep.JVP, sep.Logvar}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exec.Finalize()
+	args := make([]any, 0, len(values)+5)
+	for _, v := range values {
+		args = append(args, v)
+	}
+	args = append(args, xTheta, theta, dxdt, s.batch[BatchText], s.batch[BatchMask])
+	out, err := exec.Exec(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if maxAbs(out[1]) == 0 {
+		t.Fatal("the JVP is zero")
+	}
+	for i, name := range []string{"staged pass", "separate forward"} {
+		o := out[3+3*i:]
+		if d := maxRelDiff(t, out[0], o[0]); d != 0 {
+			t.Errorf("%s: F differs from the whole network's by %g", name, d)
+		}
+		if d := maxRelDiff(t, out[2], o[2]); d != 0 {
+			t.Errorf("%s: logvar differs from the whole network's by %g", name, d)
+		}
+		d := maxRelDiff(t, out[1], o[1])
+		t.Logf("%s: JVP relative difference %.3g", name, d)
+		if d > 1e-12 {
+			t.Errorf("%s: JVP differs from the whole network's by %g (relative)", name, d)
+		}
 	}
 }

@@ -32,6 +32,10 @@ func modelNetworks(mcfg model.Config) networks {
 			}
 			return ConvertDType(f, xhat.DType()), feats
 		},
+		studentStages: func(w map[string]*Node, text, mask, guidance *Node) model.Stages {
+			return model.TrigFlowStages(mcfg, model.Weights(w), text, mask, guidance)
+		},
+		checkpointed: mcfg.GradCheckpointing,
 	}
 }
 

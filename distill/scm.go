@@ -3,6 +3,7 @@ package distill
 import (
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/sprint-distill/sprint/model"
 )
 
 // CFGTarget is the teacher's guided PF-ODE velocity in x units (§2.2 step 3):
@@ -123,6 +124,71 @@ func StudentJVP(student func(xhat, theta *Node) (f, logvar *Node), xTheta, theta
 		F:      outs[0],
 		Logvar: logvar,
 		FMinus: StopGradient(outs[0]),
-		JVP:    StopGradient(jvps[0]),
+		// With model.grad_checkpointing the JVP graph is downstream of the blocks' checkpoints:
+		// StopCheckpoint ends that, so the training gradient, which reads the JVP only as a
+		// constant, keeps its value instead of recomputing the double VJP from the checkpoints.
+		JVP: StopGradient(jvps[0]).StopCheckpoint(),
+	}
+}
+
+// StagedStudentJVP is StudentJVP taken one stage of the network at a time (model.Stages): the
+// derivative of In, of each block and of Out along the tangent the previous stage produced,
+// each by the double-VJP identity (JVP) on that stage alone. The values are those of one JVP of
+// the whole network up to rounding (each stage's tangent is rounded to its output's dtype), but
+// only one block's activations and first VJP are alive at a time, instead of every block's; each
+// stage's pass starts once the tangent it takes is computed (a scheduling barrier), so a
+// dataflow executor cannot run the stages' forwards ahead and keep them.
+//
+// With forward nil, F and Logvar are the stages' own outputs, with their gradients (the pass
+// serves the loss and the JVP, as StudentJVP's). With forward set (a network with gradient
+// checkpointing), F and Logvar come from forward at the same inputs and the staged pass is for
+// the JVP only: its activations are freed as it goes, and the checkpointed forward alone is
+// recomputed in the backward pass.
+//
+// The stages' outputs are converted to the dtype of x_θ, as the losses' networks convert theirs.
+func StagedStudentJVP(stages model.Stages, forward func(xhat, theta *Node) (f, logvar *Node), xTheta, theta, dxdt *Node, sigmaData float64) StudentTangentInputs {
+	xhat := DivScalar(xTheta, sigmaData)
+	cs := Mul(Cos(theta), Sin(theta))
+	vx := DivScalar(Mul(perSample(cs, dxdt), dxdt), sigmaData)
+
+	stage := func(f func(in []*Node) []*Node, primals, tangents []*Node) (outs, jvps []*Node) {
+		outs, jvps = JVP(f, primals, tangents)
+		for i := range jvps {
+			if jvps[i] == nil && outs[i] != nil {
+				jvps[i] = ZerosLike(outs[i]) // a non-float output (none here) has no tangent
+			}
+		}
+		return outs, jvps
+	}
+	// In: (x̂, θ) → [h, t0, emb, x_flow, t].
+	state, tangents := stage(func(in []*Node) []*Node { return stages.In(in[0], in[1]) },
+		[]*Node{xhat, theta}, []*Node{StopGradient(vx), StopGradient(cs)})
+	h, t0, emb, xFlow, t := state[0], state[1], state[2], state[3], state[4]
+	dh, dt0, demb, dxFlow, dt := tangents[0], tangents[1], tangents[2], tangents[3], tangents[4]
+	for _, blk := range stages.Blocks {
+		hIn := SchedulingBarrier(h, dh) // the block's pass waits for its input tangent
+		outs, jvps := stage(func(in []*Node) []*Node { return []*Node{blk(in[0], in[1])} },
+			[]*Node{hIn, t0}, []*Node{dh, dt0})
+		h, dh = outs[0], jvps[0]
+	}
+	hIn := SchedulingBarrier(h, dh)
+	outs, jvps := JVP(func(in []*Node) []*Node { return stages.Out(in[0], in[1], in[2], in[3]) },
+		[]*Node{hIn, emb, xFlow, t}, []*Node{dh, demb, dxFlow, dt})
+	toX := func(x *Node) *Node {
+		if x == nil || x.DType() == xTheta.DType() {
+			return x
+		}
+		return ConvertDType(x, xTheta.DType())
+	}
+	f, logvar := toX(outs[0]), toX(outs[1])
+	if forward != nil {
+		f, logvar = forward(xhat, theta)
+	}
+	jvp := toX(jvps[0])
+	return StudentTangentInputs{
+		F:      f,
+		Logvar: logvar,
+		FMinus: StopGradient(f),
+		JVP:    StopGradient(jvp).StopCheckpoint(),
 	}
 }

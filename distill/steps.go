@@ -17,6 +17,12 @@ type networks struct {
 	// cast converts a network's weights to the compute dtype once per graph, where they enter
 	// it (model.CastWeights); nil leaves them as they are.
 	cast func(w map[string]*Node) map[string]*Node
+	// studentStages, when set, is the student cut at its blocks (model.TrigFlowStages) for the
+	// sCM JVP taken stage by stage (StagedStudentJVP); nil: one JVP of student.
+	studentStages func(w map[string]*Node, text, mask, guidance *Node) model.Stages
+	// checkpointed says the student checkpoints its blocks (model.grad_checkpointing): the staged
+	// JVP pass is then for the JVP only and F comes from student, whose backward recomputes it.
+	checkpointed bool
 }
 
 // weights returns a network's weights as the networks read them (see networks.cast).
@@ -57,9 +63,18 @@ func generatorLoss(cfg Config, ratio PhaseRatio, nets networks) train.LossFn {
 		var total, fScm *Node
 		if cfg.SCM() {
 			dxdt := teacherVelocity(cfg, nets, teacher, in, b, xTheta, theta, w)
-			st := StudentJVP(func(xhat, th *Node) (*Node, *Node) {
+			fwd := func(xhat, th *Node) (*Node, *Node) {
 				return nets.student(student, xhat, th, b.text, b.mask, w)
-			}, xTheta, theta, dxdt, sd)
+			}
+			var st StudentTangentInputs
+			if nets.studentStages != nil {
+				if !nets.checkpointed {
+					fwd = nil // the staged pass computes F with its gradient
+				}
+				st = StagedStudentJVP(nets.studentStages(student, b.text, b.mask, w), fwd, xTheta, theta, dxdt, sd)
+			} else {
+				st = StudentJVP(fwd, xTheta, theta, dxdt, sd)
+			}
 			r := TangentWarmup(cfg, ratio, in.Step, dtype)
 			tangent, gNorm := NormalizeTangent(Tangent(theta, xTheta, st.FMinus, dxdt, st.JVP, r, sd), cfg.GNormConstant)
 			terms := SCMLoss(st.F, st.FMinus, StopGradient(tangent), theta, st.Logvar, sd)

@@ -152,6 +152,7 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 		ConfigFlat:        config.Flatten(cfg),
 		Backend:           backend,
 		Groups:            groups,
+		GroupsOwned:       true, // made here for the run alone: donated to the first steps
 		Unsaved:           unsaved,
 		Phases:            phases,
 		Data:              j.src,

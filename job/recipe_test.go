@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/compute/dtypes"
@@ -161,12 +162,14 @@ func firstLine(b []byte) string {
 // TestWriteRecipeFixture writes the released 0.6B recipe's real-shaped inputs (32x32x32 bf16
 // latents, 300x2304 bf16 captions, the null caption, a random bf16 teacher) into the folder
 // SPRINTTEST_RECIPE_DIR names, for a measured CPU run of the unchanged recipe; skipped otherwise.
+// SPRINTTEST_RECIPE_SET adds space-separated --set overrides (e.g. "model.depth=4" for a
+// teacher of reduced depth, for memory measurements at several depths).
 func TestWriteRecipeFixture(t *testing.T) {
 	dir := os.Getenv("SPRINTTEST_RECIPE_DIR")
 	if dir == "" {
 		t.Skip("set SPRINTTEST_RECIPE_DIR to write the 0.6B recipe's real-shaped inputs")
 	}
-	cfg, err := config.Load(filepath.Join("..", "configs", "sana_sprint_600m_1024px.yaml"), nil)
+	cfg, err := config.Load(filepath.Join("..", "configs", "sana_sprint_600m_1024px.yaml"), strings.Fields(os.Getenv("SPRINTTEST_RECIPE_SET")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,54 +69,15 @@ func forward(cfg Config, table *paramTable, w Weights, in Inputs, featureBlocks 
 	dt := cfg.mustDType()
 	stored := w
 	w = castWeights(w, dt)
-	patchW := w.get(table.patchEmbed.weight)
-	x := netgraph.Cast(in.X, dt)
-	if x.Rank() != 4 {
-		panic(fmt.Errorf("model.Forward: X must be (B, C, H, W), got %s", x.Shape()))
-	}
-	B, C, H, W := x.Shape().Dimensions[0], x.Shape().Dimensions[1], x.Shape().Dimensions[2], x.Shape().Dimensions[3]
-	p, D := cfg.PatchSize, cfg.HiddenSize
-	if C != cfg.InChannels || H%p != 0 || W%p != 0 {
-		panic(fmt.Errorf("model.Forward: X %s does not fit in_channels=%d, patch_size=%d", x.Shape(), cfg.InChannels, p))
-	}
-	hp, wp := H/p, W/p
 	for _, id := range featureBlocks {
 		if id < 0 || id >= cfg.Depth {
 			panic(fmt.Errorf("model.Forward: feature block %d outside [0, %d)", id, cfg.Depth))
 		}
 	}
-
-	// Patch embedding: p×p stride-p convolution as a matmul over flattened (C, p, p) patches.
-	tok := patchify(x, p)                                                      // (B, N, C·p·p)
-	tok = linear(tok, Reshape(patchW, D, C*p*p), w.get(table.patchEmbed.bias)) // (B, N, D)
-
-	// Time (and guidance) embedding, adaLN-single modulation t0. The time enters the sinusoid in
-	// full precision (outerDType), whatever the compute dtype.
-	odt := netgraph.WideDType(dt)
-	cNoise := netgraph.Cast(in.T, odt)
-	if !cfg.DenseTime {
-		cNoise = MulScalar(cNoise, 1000)
-	}
-	emb := timestepMLP(w, table.timeEmbedder, sinusoid(cNoise, dt))
-	if in.Guidance != nil {
-		gw := MulScalar(netgraph.Cast(in.Guidance, odt), cfg.GuidanceEmbedScale)
-		emb = Add(emb, timestepMLP(w, *table.guidanceEmbedder, sinusoid(gw, dt)))
-	}
-	t0 := table.timeLinear.apply(w, silu(emb)) // (B, 6D)
-	t0 = Reshape(t0, B, 6, D)
-
-	// Caption projection and norm.
-	text := netgraph.Cast(in.Text, dt)
-	y := table.captionProjection.linear1.apply(w, text)
-	y = geluTanh(y)
-	y = table.captionProjection.linear2.apply(w, y)
-	y = rmsNorm(y, w.get(table.captionNorm), captionNormEps)
-	var bias *Node // (B, 1, 1, L) additive mask bias, −10000 on padding
-	if in.Mask != nil {
-		m := netgraph.Cast(in.Mask, netgraph.WideDType(dt))
-		bias = MulScalar(OneMinus(m), maskBias)
-		bias = Reshape(bias, B, 1, 1, m.Shape().Dimensions[1])
-	}
+	x := netgraph.Cast(in.X, dt)
+	tok, hp, wp := embedTokens(cfg, table, w, x)
+	emb, t0 := embedTime(cfg, table, w, in.T, in.Guidance)
+	y, bias := embedCaption(cfg, table, w, in.Text, in.Mask)
 
 	var residuals []*Node // ControlNet residuals r_0 … r_{N−1} (controlnet.go)
 	if in.Control != nil {
@@ -139,22 +100,87 @@ func forward(cfg Config, table *paramTable, w Weights, in Inputs, featureBlocks 
 	for _, id := range featureBlocks {
 		out.Features = append(out.Features, blockOut[id])
 	}
+	out.V = finalLayer(cfg, table, w, h, emb, hp, wp)
+	out.Logvar = logvarHead(cfg, table, stored, emb)
+	return out
+}
 
-	// Final layer: modulated LN with (shift, scale) = table + e, projection, unpatchify.
+// embedTokens is the patch embedding of x (B, C, H, W) in the compute dtype: a p×p stride-p
+// convolution as a matmul over flattened (C, p, p) patches. It returns the tokens (B, N, D) and
+// the token grid (hp, wp).
+func embedTokens(cfg Config, table *paramTable, w Weights, x *Node) (tok *Node, hp, wp int) {
+	if x.Rank() != 4 {
+		panic(fmt.Errorf("model.Forward: X must be (B, C, H, W), got %s", x.Shape()))
+	}
+	C, H, W := x.Shape().Dimensions[1], x.Shape().Dimensions[2], x.Shape().Dimensions[3]
+	p, D := cfg.PatchSize, cfg.HiddenSize
+	if C != cfg.InChannels || H%p != 0 || W%p != 0 {
+		panic(fmt.Errorf("model.Forward: X %s does not fit in_channels=%d, patch_size=%d", x.Shape(), cfg.InChannels, p))
+	}
+	tok = patchify(x, p)                                                                               // (B, N, C·p·p)
+	tok = linear(tok, Reshape(w.get(table.patchEmbed.weight), D, C*p*p), w.get(table.patchEmbed.bias)) // (B, N, D)
+	return tok, H / p, W / p
+}
+
+// embedTime is the time (and guidance) embedding e (B, D) and the adaLN-single modulation t0
+// (B, 6, D). The time enters the sinusoid in full precision (outerDType), whatever the compute
+// dtype.
+func embedTime(cfg Config, table *paramTable, w Weights, T, guidance *Node) (emb, t0 *Node) {
+	dt := cfg.mustDType()
+	odt := netgraph.WideDType(dt)
+	cNoise := netgraph.Cast(T, odt)
+	if !cfg.DenseTime {
+		cNoise = MulScalar(cNoise, 1000)
+	}
+	emb = timestepMLP(w, table.timeEmbedder, sinusoid(cNoise, dt))
+	if guidance != nil {
+		gw := MulScalar(netgraph.Cast(guidance, odt), cfg.GuidanceEmbedScale)
+		emb = Add(emb, timestepMLP(w, *table.guidanceEmbedder, sinusoid(gw, dt)))
+	}
+	t0 = table.timeLinear.apply(w, silu(emb)) // (B, 6D)
+	return emb, Reshape(t0, T.Shape().Dimensions[0], 6, cfg.HiddenSize)
+}
+
+// embedCaption is the caption projection and norm y (B, L, D) and the additive mask bias
+// (B, 1, 1, L), −10000 on padding (nil without a mask).
+func embedCaption(cfg Config, table *paramTable, w Weights, text, mask *Node) (y, bias *Node) {
+	dt := cfg.mustDType()
+	y = table.captionProjection.linear1.apply(w, netgraph.Cast(text, dt))
+	y = geluTanh(y)
+	y = table.captionProjection.linear2.apply(w, y)
+	y = rmsNorm(y, w.get(table.captionNorm), captionNormEps)
+	if mask != nil {
+		m := netgraph.Cast(mask, netgraph.WideDType(dt))
+		bias = MulScalar(OneMinus(m), maskBias)
+		bias = Reshape(bias, m.Shape().Dimensions[0], 1, 1, m.Shape().Dimensions[1])
+	}
+	return y, bias
+}
+
+// finalLayer is the modulated LN with (shift, scale) = table + e, the output projection and
+// the unpatchify: the velocity (B, C, H, W) from the last block's tokens h.
+func finalLayer(cfg Config, table *paramTable, w Weights, h, emb *Node, hp, wp int) *Node {
 	mod := Add(ExpandAxes(w.get(table.scaleShiftTable), 0), ExpandAxes(emb, 1)) // (B, 2, D)
 	shift, scale := Slice(mod, AxisRange(), AxisRange(0, 1)), Slice(mod, AxisRange(), AxisRange(1, 2))
 	h = Add(Mul(layerNorm(h, layerNormEps), OnePlus(scale)), shift)
 	h = table.projOut.apply(w, h) // (B, N, p·p·C)
-	out.V = unpatchify(h, hp, wp, p, C)
+	return unpatchify(h, hp, wp, cfg.PatchSize, cfg.InChannels)
+}
 
-	if table.logvar != nil { // the student's head is optional in w
-		if lw, ok := stored[table.logvar.weight.Name]; ok && lw != nil {
-			// The logvar head runs in float32 (float64 for float64 models) on its stored weights.
-			lv := linear(netgraph.Cast(emb, odt), netgraph.Cast(lw, odt), netgraph.Cast(stored.get(table.logvar.bias), odt)) // (B, 1)
-			out.Logvar = Reshape(lv, B)
-		}
+// logvarHead is the student's adaptive-weight log-variance (B) from the time embedding, in
+// float32 (float64 for float64 models) on the stored weights; nil for the teacher or when the
+// head is left out of stored.
+func logvarHead(cfg Config, table *paramTable, stored Weights, emb *Node) *Node {
+	if table.logvar == nil {
+		return nil
 	}
-	return out
+	lw, ok := stored[table.logvar.weight.Name]
+	if !ok || lw == nil {
+		return nil
+	}
+	odt := netgraph.WideDType(cfg.mustDType())
+	lv := linear(netgraph.Cast(emb, odt), netgraph.Cast(lw, odt), netgraph.Cast(stored.get(table.logvar.bias), odt)) // (B, 1)
+	return Reshape(lv, emb.Shape().Dimensions[0])
 }
 
 // block is one SANA transformer block with adaLN-single modulation (§8):

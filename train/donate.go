@@ -39,7 +39,15 @@ func (s *Stepper) donate(se *stepExec, layout stepLayout, d Donation, args []any
 	numIn := layout.numInputs()
 	give := func(device, from, n int) error {
 		for i := device*numIn + from; i < device*numIn+from+n; i++ {
-			buf, err := graph.DonateTensorBuffer(args[i].(*tensors.Tensor), s.backend, compute.DeviceNum(device))
+			t := args[i].(*tensors.Tensor)
+			// Move a host tensor (freshly initialised or loaded from a checkpoint) to the device
+			// first, freeing its host storage: DonateTensorBuffer would copy it to a device buffer
+			// and leave the host copy alive, so the first step after a start or a resume would
+			// hold the weights and optimizer state twice.
+			if err := t.ToDevice(s.backend, compute.DeviceNum(device)); err != nil {
+				return fmt.Errorf("stepper %s: moving input %d to the device: %w", s.name, i, err)
+			}
+			buf, err := graph.DonateTensorBuffer(t, s.backend, compute.DeviceNum(device))
 			if err != nil {
 				return fmt.Errorf("stepper %s: donating input %d: %w", s.name, i, err)
 			}

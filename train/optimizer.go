@@ -24,7 +24,10 @@ type Optimizer interface {
 	// Update builds the update of one step. lr is a float32 scalar, step the int64 global
 	// step (available to schedules inside the optimizer; AdamW and CAME use their own
 	// "count", which skipped steps do not advance). It panics, as graph-building functions
-	// do, on inconsistent inputs; the Stepper turns that into an error.
+	// do, on inconsistent inputs; the Stepper turns that into an error. Parameters must be
+	// updated independently of one another (the Stepper calls Update once per parameter, with
+	// the whole state; entries shared by all parameters, such as "count", must come out the
+	// same in every call).
 	Update(g *graph.Graph, params, grads, state map[string]*graph.Node, lr, step *graph.Node) (newParams, newState map[string]*graph.Node)
 }
 

@@ -37,7 +37,13 @@ type RunOptions struct {
 	Backend compute.Backend
 	// Groups are the initial tensors of every group the phases name. Optimizer states and
 	// the EMA are created when missing; a resumed checkpoint replaces the groups it holds.
+	// The run keeps no reference to the map itself: it copies the entries.
 	Groups map[string]Group
+	// GroupsOwned hands the initial tensors of Groups over to the run: it may donate them to
+	// the first steps (the caller keeps no other reference to them and does not use them
+	// afterwards). Otherwise the first step of each phase keeps its inputs and writes new
+	// tensors, so a fresh run holds its trained group twice until that step is done.
+	GroupsOwned bool
 	// Unsaved groups are left out of checkpoints (a frozen teacher reloaded from its file).
 	Unsaved []string
 	// Phases, in cycle order (G then D).
@@ -140,6 +146,15 @@ func NewRun(ctx context.Context, opts RunOptions) (r *Run, err error) {
 		r.unsaved[g] = true
 	}
 	maps.Copy(r.groups, opts.Groups)
+	if opts.GroupsOwned {
+		for name := range opts.Groups {
+			r.owned[name] = true
+		}
+	}
+	// Drop the caller's map: the steps replace the run's groups with their outputs, and a
+	// reference kept in r.opts would hold the initial tensors (a copy of the trained weights)
+	// for the whole run.
+	r.opts.Groups = nil
 	if err := r.checkPhases(); err != nil {
 		return nil, err
 	}

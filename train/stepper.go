@@ -289,7 +289,6 @@ func (s *Stepper) build(g *graph.Graph, se *stepExec, inputs []*graph.Node) []*g
 		grads[n] = gradList[i]
 	}
 	clipped, norm := ClipByGlobalNorm(grads, s.clipNorm)
-	newParams, newState := s.opt.Update(g, in.Trainable, clipped, state, lr, in.Step)
 
 	finite := graph.LogicalAnd(graph.IsFinite(norm), graph.IsFinite(out.Loss))
 	guard := func(what, name string, updated, old *graph.Node) *graph.Node {
@@ -301,16 +300,35 @@ func (s *Stepper) build(g *graph.Graph, se *stepExec, inputs []*graph.Node) []*g
 		}
 		return graph.Where(finite, updated, old)
 	}
+	// The update is built one parameter at a time, each followed by its guard (the optimizers
+	// update parameters independently): an executor that runs nodes in creation order (the Go
+	// backend's low-memory setting, see internal/backendconfig) then frees a parameter's
+	// gradient and its old value and state as soon as its update is done, instead of holding the
+	// new and the old values of every parameter at once.
+	newParams := make(map[string]*graph.Node, len(l.trainable))
+	newState := make(map[string]*graph.Node, len(state))
+	for _, n := range l.trainable {
+		np, ns := s.opt.Update(g, map[string]*graph.Node{n: in.Trainable[n]}, map[string]*graph.Node{n: clipped[n]}, state, lr, in.Step)
+		newParams[n] = guard("parameter", n, np[n], in.Trainable[n])
+		for k, v := range ns {
+			if _, done := newState[k]; !done { // the shared entries ("count") are the same in every call
+				if _, ok := state[k]; !ok {
+					exceptions.Panicf("stepper %s: optimizer %s returned state %q, which was not given", s.name, s.opt.Name(), k)
+				}
+				newState[k] = guard("optimizer state", k, v, state[k])
+			}
+		}
+	}
 	outputs := make([]*graph.Node, 0, len(l.trainable)+len(l.state)+len(l.buffers)+3+len(out.Metrics))
 	for _, n := range l.trainable {
-		outputs = append(outputs, guard("parameter", n, newParams[n], in.Trainable[n]))
+		outputs = append(outputs, newParams[n])
 	}
 	if len(newState) != len(state) {
 		exceptions.Panicf("stepper %s: optimizer %s returned %d state tensors for %d given (was the state made by its InitState for this group?)",
 			s.name, s.opt.Name(), len(newState), len(state))
 	}
 	for _, n := range l.state {
-		outputs = append(outputs, guard("optimizer state", n, newState[n], state[n]))
+		outputs = append(outputs, newState[n])
 	}
 	for n := range out.Buffers {
 		if _, ok := in.Buffers[n]; !ok {

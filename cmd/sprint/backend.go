@@ -17,22 +17,32 @@ import (
 // at run time, so an XLA backend needs a local plugin, e.g.
 // GOMLX_BACKEND=xla:/path/xla_cuda_plugin.so.
 func newBackend() (b compute.Backend, err error) {
+	return openBackend(backendconfig.FromEnv())
+}
+
+// openBackend opens a resolved backend configuration (see newBackend).
+func openBackend(config string) (b compute.Backend, err error) {
 	xla.EnableAutoInstall(false)
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("opening backend %q (GOMLX_BACKEND): %v", backendConfig(), r)
+			err = fmt.Errorf("opening backend %q (GOMLX_BACKEND): %v", configLabel(config), r)
 		}
 	}()
-	b, err = compute.NewWithConfig(backendconfig.FromEnv())
+	b, err = compute.NewWithConfig(config)
 	if err != nil {
-		return nil, fmt.Errorf("opening backend %q (GOMLX_BACKEND): %w", backendConfig(), err)
+		return nil, fmt.Errorf("opening backend %q (GOMLX_BACKEND): %w", configLabel(config), err)
 	}
 	return b, nil
 }
 
 // withBackend runs f with the backend newBackend opens and finalizes the backend when f returns.
 func withBackend(f func(compute.Backend) error) error {
-	backend, err := newBackend()
+	return withBackendConfig(backendconfig.FromEnv(), f)
+}
+
+// withBackendConfig is withBackend for a resolved configuration.
+func withBackendConfig(config string, f func(compute.Backend) error) error {
+	backend, err := openBackend(config)
 	if err != nil {
 		return err
 	}
@@ -43,8 +53,13 @@ func withBackend(f func(compute.Backend) error) error {
 // backendConfig is the configuration newBackend opens, marked "(default)" when GOMLX_BACKEND is
 // not set.
 func backendConfig() string {
+	return configLabel(backendconfig.FromEnv())
+}
+
+// configLabel marks a backend configuration "(default)" when GOMLX_BACKEND did not choose it.
+func configLabel(config string) string {
 	if _, ok := os.LookupEnv(compute.ConfigEnvVar); ok {
-		return backendconfig.FromEnv()
+		return config
 	}
-	return backendconfig.FromEnv() + " (default)"
+	return config + " (default)"
 }

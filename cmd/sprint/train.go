@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/internal/backendconfig"
 	"github.com/sprint-distill/sprint/job"
 	"github.com/sprint-distill/sprint/train"
 )
@@ -47,7 +48,12 @@ func newTrainCmd(kind job.Kind) *cobra.Command {
 The run folder (<train.run_dir>/<train.name>, or --run-dir) gets the resolved config, checkpoints,
 metrics.jsonl, TensorBoard events, sample grids and train.log; a completed run exports its network
 in the diffusers layout to <run>/export/. SIGINT/SIGTERM finish the step, save a checkpoint and exit 0;
-train.max_hours stops with a checkpoint and exit status 75 so that scripts/chain.sh can resume.`
+train.max_hours stops with a checkpoint and exit status 75 so that scripts/chain.sh can resume.
+
+Memory: unless GOMEMLIMIT is set, the Go heap's soft limit is 75% of the machine's memory. With
+model.grad_checkpointing the pure-Go backend runs the step's nodes one at a time in the order the
+graph was built (go:ops_sequential,creation_order; GOMLX_BACKEND overrides), which frees each
+block's recomputed activations before the next; the first output line says what was chosen.`
 	flags.add(cmd)
 	cmd.Flags().StringVarP(&cfgPath, "config", "c", "", "YAML config file")
 	cmd.Flags().StringVar(&resume, "resume", "", `resume from "latest", "auto" (latest if any) or a checkpoint path`)
@@ -56,10 +62,32 @@ train.max_hours stops with a checkpoint and exit status 75 so that scripts/chain
 	return cmd
 }
 
+// trainMemoryFraction is the share of the machine's memory training jobs set as the Go heap's
+// soft limit when GOMEMLIMIT is not set.
+const trainMemoryFraction = 0.75
+
 func runJob(parent context.Context, cfg *config.Config, kind job.Kind, opts job.Options) error {
 	ctx, stop := train.SignalContext(parent)
 	defer stop()
-	return withBackend(func(backend compute.Backend) error {
+	// The Go heap's soft limit (unless GOMEMLIMIT is set): the step's buffers are Go memory, and
+	// without it the heap grows to twice the live set (weights, optimizer states, activations)
+	// before a collection.
+	limit := limitMemory(trainMemoryFraction)
+	// With model.grad_checkpointing the Go backend (unless GOMLX_BACKEND chooses how it
+	// executes) runs the graph's nodes one at a time in creation order, which frees each block's
+	// recomputed activations before the next (backendconfig.LowMemoryOptions).
+	conf := backendconfig.FromEnv()
+	if cfg.Model.GradCheckpointing {
+		conf = backendconfig.FromEnvLowMemory()
+	}
+	if cfg.Model.GradCheckpointing || limit > 0 {
+		fmt.Fprintf(opts.Console, "memory: backend %s", conf)
+		if limit > 0 {
+			fmt.Fprintf(opts.Console, ", Go heap soft limit %.1f GiB (%.0f%% of the machine's memory; GOMEMLIMIT overrides)", float64(limit)/(1<<30), 100*trainMemoryFraction)
+		}
+		fmt.Fprintln(opts.Console)
+	}
+	return withBackendConfig(conf, func(backend compute.Backend) error {
 		j, err := job.New(ctx, backend, cfg, kind, opts)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package distill
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,8 +101,6 @@ func TestGradientStructure(t *testing.T) {
 	}
 }
 
-// checkGrads asserts that exactly the names accepted by live have a nonzero gradient: every
-// frozen one is exactly zero, and most trainable ones are nonzero.
 // trainableOnly drops the gradients of the frozen groups ("<group>/<name>").
 func trainableOnly(grads map[string]*tensors.Tensor) map[string]*tensors.Tensor {
 	out := make(map[string]*tensors.Tensor, len(grads))
@@ -113,6 +112,8 @@ func trainableOnly(grads map[string]*tensors.Tensor) map[string]*tensors.Tensor 
 	return out
 }
 
+// checkGrads asserts that exactly the names accepted by live have a nonzero gradient: every
+// frozen one is exactly zero, and most trainable ones are nonzero.
 func checkGrads(t *testing.T, phase string, grads map[string]*tensors.Tensor, live func(string) bool) {
 	t.Helper()
 	var nonzero, trainable int
@@ -201,4 +202,77 @@ func TestJVPStudentFiniteDifferences(t *testing.T) {
 	if maxRef == 0 || maxErr > 1e-6*maxRef {
 		t.Errorf("student JVP disagrees with finite differences: max error %g for values up to %g", maxErr, maxRef)
 	}
+}
+
+// TestStepLeavesFrozenGroups runs a G and a D step as the job does (trainable weights and
+// optimizer state donated) and checks that the frozen groups, which are not wrapped in
+// StopGradient, come out bitwise as they went in while the trainable group moved.
+func TestStepLeavesFrozenGroups(t *testing.T) {
+	s := newTiny(t, "float32", 2, 3)
+	cfg := tinyDistillConfig()
+	heads, buffers, err := InitHeads(cfg, s.mcfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gLoss, err := GeneratorLoss(cfg, s.mcfg, PhaseRatio{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dLoss, err := DiscriminatorLoss(cfg, s.mcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := &train.AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+	donate := train.Donation{Trainable: true, OptState: true}
+	// snapshot copies a group's values, to compare after the step.
+	snapshot := func(g map[string]*tensors.Tensor) map[string][]float64 {
+		out := map[string][]float64{}
+		for n, v := range g {
+			out[n] = flat(v)
+		}
+		return out
+	}
+	// same reports the tensors of g that differ from before.
+	same := func(what string, before map[string][]float64, g map[string]*tensors.Tensor) {
+		t.Helper()
+		for n, v := range g {
+			if !slices.Equal(before[n], flat(v)) {
+				t.Errorf("%s: frozen tensor %s changed", what, n)
+			}
+		}
+	}
+	rng := func(seed int64) *tensors.Tensor {
+		r, err := RNGStateFromSeed(seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	frozenG := union(prefixed(TeacherGroup, s.teacher), prefixed(HeadsGroup, heads))
+	beforeG := snapshot(frozenG)
+	student0 := snapshot(s.student)
+	gStep := train.NewStepper(testBackend(), "G", gLoss, opt, 1)
+	res, err := gStep.StepDonating(donate, train.Group(s.student), frozenG, train.Group(buffers), opt.InitState(train.Group(s.student)), s.batch, rng(1), 1e-3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("G step", beforeG, frozenG)
+	var moved int
+	for n, v := range res.Trainable {
+		if !slices.Equal(student0[n], flat(v)) {
+			moved++
+		}
+	}
+	if moved < len(res.Trainable)/2 {
+		t.Errorf("G step: only %d of %d student tensors moved", moved, len(res.Trainable))
+	}
+
+	frozenD := union(prefixed(TeacherGroup, s.teacher), prefixed(StudentGroup, res.Trainable))
+	beforeD := snapshot(frozenD)
+	dStep := train.NewStepper(testBackend(), "D", dLoss, opt, 1)
+	if _, err := dStep.StepDonating(donate, train.Group(heads), frozenD, train.Group(buffers), opt.InitState(train.Group(heads)), s.batch, rng(2), 1e-3, 1); err != nil {
+		t.Fatal(err)
+	}
+	same("D step", beforeD, frozenD)
 }

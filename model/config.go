@@ -75,7 +75,10 @@ type Config struct {
 	// GradCheckpointing recomputes each transformer block in the backward passes instead of
 	// keeping its activations (Node.Checkpoint at every block input): less memory for about
 	// one more forward per gradient. It applies to the student and the teacher alike, and to
-	// the JVP's double VJP; values are unchanged (the reference trains with it on, §9).
+	// the JVP's double VJP; values are unchanged (the reference trains with it on, §9). The
+	// training verbs then also run the pure-Go backend's nodes one at a time in creation order
+	// (unless GOMLX_BACKEND chooses), which frees each block's recomputed activations before
+	// the next block's.
 	GradCheckpointing bool `mapstructure:"grad_checkpointing"`
 }
 

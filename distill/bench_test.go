@@ -57,11 +57,7 @@ func studentRunner(b *testing.B, s tinySetup, withJVP bool) func() {
 	if err != nil {
 		b.Fatal(err)
 	}
-	args := []any{}
-	for _, v := range values {
-		args = append(args, v)
-	}
-	args = append(args, xhat, theta, vx, s.batch[BatchText], s.batch[BatchMask])
+	args := execArgs(values, xhat, theta, vx, s.batch[BatchText], s.batch[BatchMask])
 	once := func() {
 		if _, err := exec.Exec(args...); err != nil {
 			b.Fatal(err)

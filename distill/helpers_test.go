@@ -236,3 +236,18 @@ func maxAbs(t *tensors.Tensor) float64 {
 func newRand(seed int64) *rand.Rand { return rand.New(rand.NewPCG(uint64(seed), 17)) }
 
 func sortedKeys(m map[string]*tensors.Tensor) []string { return slices.Sorted(maps.Keys(m)) }
+
+// headsAndGenerator returns the heads (seed 3), their buffers and the generator loss for cfg
+// and the model config mcfg, failing t when one cannot be made.
+func headsAndGenerator(t testing.TB, cfg Config, mcfg model.Config) (heads, buffers model.Params, gLoss train.LossFn) {
+	t.Helper()
+	heads, buffers, err := InitHeads(cfg, mcfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gLoss, err = GeneratorLoss(cfg, mcfg, PhaseRatio{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return heads, buffers, gLoss
+}

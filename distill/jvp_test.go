@@ -136,12 +136,7 @@ func TestStagedStudentJVP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer exec.Finalize()
-	args := make([]any, 0, len(values)+5)
-	for _, v := range values {
-		args = append(args, v)
-	}
-	args = append(args, xTheta, theta, dxdt, s.batch[BatchText], s.batch[BatchMask])
-	out, err := exec.Exec(args...)
+	out, err := exec.Exec(execArgs(values, xTheta, theta, dxdt, s.batch[BatchText], s.batch[BatchMask])...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,14 +44,7 @@ func TestGradientStructure(t *testing.T) {
 			cfg := tinyDistillConfig()
 			cfg.TangentWarmupSteps = 10
 			v.mod(&cfg)
-			heads, buffers, err := InitHeads(cfg, s.mcfg, 3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			gLoss, err := GeneratorLoss(cfg, s.mcfg, PhaseRatio{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			heads, buffers, gLoss := headsAndGenerator(t, cfg, s.mcfg)
 			frozenG := prefixed(TeacherGroup, s.teacher)
 			bufG := map[string]*tensors.Tensor{}
 			if cfg.LADD() {
@@ -169,12 +162,7 @@ func TestJVPStudentFiniteDifferences(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer exec.Finalize()
-		var args []any
-		for _, v := range values {
-			args = append(args, v)
-		}
-		args = append(args, xhat, theta, vx, vt, s.batch[BatchText], s.batch[BatchMask])
-		out, err := exec.Exec(args...)
+		out, err := exec.Exec(execArgs(values, xhat, theta, vx, vt, s.batch[BatchText], s.batch[BatchMask])...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,14 +198,7 @@ func TestJVPStudentFiniteDifferences(t *testing.T) {
 func TestStepLeavesFrozenGroups(t *testing.T) {
 	s := newTiny(t, "float32", 2, 3)
 	cfg := tinyDistillConfig()
-	heads, buffers, err := InitHeads(cfg, s.mcfg, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gLoss, err := GeneratorLoss(cfg, s.mcfg, PhaseRatio{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	heads, buffers, gLoss := headsAndGenerator(t, cfg, s.mcfg)
 	dLoss, err := DiscriminatorLoss(cfg, s.mcfg)
 	if err != nil {
 		t.Fatal(err)

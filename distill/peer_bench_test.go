@@ -75,11 +75,7 @@ func peerForward(b *testing.B, s tinySetup) func() {
 	if err != nil {
 		b.Fatal(err)
 	}
-	args := []any{}
-	for _, v := range values {
-		args = append(args, v)
-	}
-	args = append(args, xhat, theta, s.batch[BatchText], s.batch[BatchMask])
+	args := execArgs(values, xhat, theta, s.batch[BatchText], s.batch[BatchMask])
 	once := func() {
 		outs, err := exec.Exec(args...)
 		if err != nil {

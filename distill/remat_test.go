@@ -75,12 +75,7 @@ func TestGradCheckpointingIsExact(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer exec.Finalize()
-		args := make([]any, 0, len(values)+5)
-		for _, v := range values {
-			args = append(args, v)
-		}
-		args = append(args, xTheta, theta, dxdt, s.batch[BatchText], s.batch[BatchMask])
-		out, err := exec.Exec(args...)
+		out, err := exec.Exec(execArgs(values, xTheta, theta, dxdt, s.batch[BatchText], s.batch[BatchMask])...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,14 +164,7 @@ func TestGradCheckpointingLowersPeakMemory(t *testing.T) {
 		mcfg.DType, mcfg.Depth, mcfg.LatentSize, mcfg.GradCheckpointing = "float32", depth, 16, remat
 		s := newTinyFrom(t, mcfg, 1, 3)
 		cfg := tinyDistillConfig()
-		heads, buffers, err := InitHeads(cfg, s.mcfg, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		loss, err := GeneratorLoss(cfg, s.mcfg, PhaseRatio{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		heads, buffers, loss := headsAndGenerator(t, cfg, s.mcfg)
 		opt, err := train.NewOptimizer(train.DefaultConfig().Optimizer)
 		if err != nil {
 			t.Fatal(err)

@@ -52,11 +52,7 @@ func TestSampleStudent(t *testing.T) {
 	one := sample(1, 1)
 	// Reference: x̂0/σd at θmax computed directly.
 	names, values := s.student.Sorted()
-	args := []any{}
-	for _, v := range values {
-		args = append(args, v)
-	}
-	args = append(args, noise, text, mask)
+	args := execArgs(values, noise, text, mask)
 	ref, err := ExecOnceN(testBackend(), func(in []*Node) []*Node {
 		w := model.Weights{}
 		for i, n := range names {

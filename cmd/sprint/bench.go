@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/gomlx/compute"
 	"github.com/spf13/cobra"
 
 	"github.com/sprint-distill/sprint/bench"
@@ -26,39 +27,42 @@ flow-matching step, the generator and the discriminator step (with the run's opt
 train.precision and model.grad_checkpointing), student sampling at 1, 2 and 4 steps, samples/s,
 model FLOPs from shapes and MFU against --peak-tflops or the device's known peak, and the device
 memory XLA's compiler reports (n/a on the Go backend). It prints a table; --json writes the same
-as JSON.`,
+as JSON. The memory settings are the training verbs': a Go heap soft limit of 75% of the machine's
+memory unless GOMEMLIMIT is set, and with model.grad_checkpointing the Go backend's low-memory
+execution unless GOMLX_BACKEND chooses.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := flags.loadRequired(cfgPath, "")
 			if err != nil {
 				return err
 			}
-			backend, err := newBackend()
-			if err != nil {
-				return err
-			}
-			if only != "" {
-				opts.Only = strings.Split(only, ",")
-			}
-			opts.SampleSteps = sampleSteps
-			opts.Progress = cmd.ErrOrStderr()
-			rep, err := bench.Run(backend, cfg, opts)
-			if err != nil {
-				return err
-			}
-			rep.WriteTable(cmd.OutOrStdout())
-			if jsonPath == "" {
-				return nil
-			}
-			f, err := os.Create(jsonPath)
-			if err != nil {
-				return fmt.Errorf("--json: %w", err)
-			}
-			if err := rep.WriteJSON(f); err != nil {
-				_ = f.Close()
-				return fmt.Errorf("--json %s: %w", jsonPath, err)
-			}
-			return f.Close()
+			// The steps run as the training verbs run them (memory limit, low-memory execution
+			// with model.grad_checkpointing).
+			conf := trainingBackend(cfg, cmd.ErrOrStderr())
+			return withBackendConfig(conf, func(backend compute.Backend) error {
+				if only != "" {
+					opts.Only = strings.Split(only, ",")
+				}
+				opts.SampleSteps = sampleSteps
+				opts.Progress = cmd.ErrOrStderr()
+				rep, err := bench.Run(backend, cfg, opts)
+				if err != nil {
+					return err
+				}
+				rep.WriteTable(cmd.OutOrStdout())
+				if jsonPath == "" {
+					return nil
+				}
+				f, err := os.Create(jsonPath)
+				if err != nil {
+					return fmt.Errorf("--json: %w", err)
+				}
+				if err := rep.WriteJSON(f); err != nil {
+					_ = f.Close()
+					return fmt.Errorf("--json %s: %w", jsonPath, err)
+				}
+				return f.Close()
+			})
 		},
 	}
 	flags.add(cmd)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/gomlx/compute"
 	"github.com/spf13/cobra"
@@ -66,27 +67,33 @@ block's recomputed activations before the next; the first output line says what 
 // soft limit when GOMEMLIMIT is not set.
 const trainMemoryFraction = 0.75
 
-func runJob(parent context.Context, cfg *config.Config, kind job.Kind, opts job.Options) error {
-	ctx, stop := train.SignalContext(parent)
-	defer stop()
-	// The Go heap's soft limit (unless GOMEMLIMIT is set): the step's buffers are Go memory, and
-	// without it the heap grows to twice the live set (weights, optimizer states, activations)
-	// before a collection.
+// trainingBackend sets up memory for the training steps of cfg and returns the backend
+// configuration to open, writing one "memory:" line to console when it chose something. The Go
+// heap gets a soft limit (unless GOMEMLIMIT is set): the step's buffers are Go memory, and without
+// it the heap grows to twice the live set (weights, optimizer states, activations) before a
+// collection. With model.grad_checkpointing the Go backend (unless GOMLX_BACKEND chooses how it
+// executes) runs the graph's nodes one at a time in creation order, which frees each block's
+// recomputed activations before the next (backendconfig.LowMemoryOptions).
+func trainingBackend(cfg *config.Config, console io.Writer) string {
 	limit := limitMemory(trainMemoryFraction)
-	// With model.grad_checkpointing the Go backend (unless GOMLX_BACKEND chooses how it
-	// executes) runs the graph's nodes one at a time in creation order, which frees each block's
-	// recomputed activations before the next (backendconfig.LowMemoryOptions).
 	conf := backendconfig.FromEnv()
 	if cfg.Model.GradCheckpointing {
 		conf = backendconfig.FromEnvLowMemory()
 	}
 	if cfg.Model.GradCheckpointing || limit > 0 {
-		fmt.Fprintf(opts.Console, "memory: backend %s", conf)
+		fmt.Fprintf(console, "memory: backend %s", conf)
 		if limit > 0 {
-			fmt.Fprintf(opts.Console, ", Go heap soft limit %.1f GiB (%.0f%% of the machine's memory; GOMEMLIMIT overrides)", float64(limit)/(1<<30), 100*trainMemoryFraction)
+			fmt.Fprintf(console, ", Go heap soft limit %.1f GiB (%.0f%% of the machine's memory; GOMEMLIMIT overrides)", float64(limit)/(1<<30), 100*trainMemoryFraction)
 		}
-		fmt.Fprintln(opts.Console)
+		fmt.Fprintln(console)
 	}
+	return conf
+}
+
+func runJob(parent context.Context, cfg *config.Config, kind job.Kind, opts job.Options) error {
+	ctx, stop := train.SignalContext(parent)
+	defer stop()
+	conf := trainingBackend(cfg, opts.Console)
 	return withBackendConfig(conf, func(backend compute.Backend) error {
 		j, err := job.New(ctx, backend, cfg, kind, opts)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -91,4 +92,23 @@ func meminfo() (total, avail uint64, ok bool) {
 		}
 	}
 	return total, avail, total > 0
+}
+
+// limitMemory sets the Go heap's soft limit to fraction of the machine's memory when GOMEMLIMIT
+// is not set, and returns the limit it set (0: none). The Go backend returns freed activation
+// buffers to pools that the garbage collector empties only at collections, and the default
+// pacing lets the heap grow to twice its live set before collecting; with the limit the
+// collector runs as the heap nears it instead. A DC-AE decode held about three times its live
+// memory, with the limit close to the live set (measured at 512 px: 8.8 → 3.2 GiB).
+func limitMemory(fraction float64) int64 {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return 0
+	}
+	total, _, ok := meminfo()
+	if !ok || total == 0 {
+		return 0
+	}
+	limit := int64(float64(total) * fraction)
+	debug.SetMemoryLimit(limit)
+	return limit
 }

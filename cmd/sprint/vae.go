@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -58,25 +57,6 @@ func (f vaeTilingFlags) tiling(cmd *cobra.Command, comp int) vae.Tiling {
 		t = t.ForCompression(comp)
 	}
 	return t
-}
-
-// limitMemory sets the Go heap's soft limit to fraction of the machine's memory when GOMEMLIMIT
-// is not set, and returns the limit it set (0: none). The Go backend returns freed activation
-// buffers to pools that the garbage collector empties only at collections, and the default
-// pacing lets the heap grow to twice its live set before collecting; with the limit the
-// collector runs as the heap nears it instead. A DC-AE decode held about three times its live
-// memory, with the limit close to the live set (measured at 512 px: 8.8 → 3.2 GiB).
-func limitMemory(fraction float64) int64 {
-	if os.Getenv("GOMEMLIMIT") != "" {
-		return 0
-	}
-	total, _, ok := meminfo()
-	if !ok || total == 0 {
-		return 0
-	}
-	limit := int64(float64(total) * fraction)
-	debug.SetMemoryLimit(limit)
-	return limit
 }
 
 func openVAE(dir string, parts vae.Parts) (*vae.Model, error) {

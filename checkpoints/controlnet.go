@@ -26,27 +26,27 @@ const ControlNetClass = "SanaControlNetModel"
 // about and ignores them): qk_norm, when the blocks carry QK-norm weights (a layout the class
 // cannot load), and timestep_scale, the time convention of the transformer it belongs to.
 type ControlNetConfig struct {
-	ClassName              string  `json:"_class_name"`
-	DiffusersVersion       string  `json:"_diffusers_version,omitempty"`
-	AttentionBias          bool    `json:"attention_bias"`
-	AttentionHeadDim       int     `json:"attention_head_dim"`
-	CaptionChannels        int     `json:"caption_channels"`
-	CrossAttentionDim      int     `json:"cross_attention_dim"`
-	CrossAttentionHeadDim  int     `json:"cross_attention_head_dim"`
-	Dropout                float64 `json:"dropout"`
-	InChannels             int     `json:"in_channels"`
-	InterpolationScale     *int    `json:"interpolation_scale"`
-	MLPRatio               float64 `json:"mlp_ratio"`
-	NormElementwiseAffine  bool    `json:"norm_elementwise_affine"`
-	NormEps                float64 `json:"norm_eps"`
-	NumAttentionHeads      int     `json:"num_attention_heads"`
-	NumCrossAttentionHeads int     `json:"num_cross_attention_heads"`
-	NumLayers              int     `json:"num_layers"`
-	OutChannels            int     `json:"out_channels"`
-	PatchSize              int     `json:"patch_size"`
-	SampleSize             int     `json:"sample_size"`
-	QKNorm                 *string `json:"qk_norm,omitempty"`
-	TimestepScale          float64 `json:"timestep_scale,omitempty"`
+	ClassName              string   `json:"_class_name"`
+	DiffusersVersion       string   `json:"_diffusers_version,omitempty"`
+	AttentionBias          bool     `json:"attention_bias"`
+	AttentionHeadDim       int      `json:"attention_head_dim"`
+	CaptionChannels        int      `json:"caption_channels"`
+	CrossAttentionDim      int      `json:"cross_attention_dim"`
+	CrossAttentionHeadDim  int      `json:"cross_attention_head_dim"`
+	Dropout                float64  `json:"dropout"`
+	InChannels             int      `json:"in_channels"`
+	InterpolationScale     *float64 `json:"interpolation_scale"`
+	MLPRatio               float64  `json:"mlp_ratio"`
+	NormElementwiseAffine  bool     `json:"norm_elementwise_affine"`
+	NormEps                float64  `json:"norm_eps"`
+	NumAttentionHeads      int      `json:"num_attention_heads"`
+	NumCrossAttentionHeads int      `json:"num_cross_attention_heads"`
+	NumLayers              int      `json:"num_layers"`
+	OutChannels            int      `json:"out_channels"`
+	PatchSize              int      `json:"patch_size"`
+	SampleSize             int      `json:"sample_size"`
+	QKNorm                 *string  `json:"qk_norm,omitempty"`
+	TimestepScale          float64  `json:"timestep_scale,omitempty"`
 }
 
 // ControlNetConfigFor describes a ControlNet of N copied blocks for the model config.
@@ -62,7 +62,7 @@ func ControlNetConfigFor(cfg model.Config, layers int) (ControlNetConfig, error)
 		InChannels: dc.InChannels, MLPRatio: dc.MLPRatio, NormEps: dc.NormEps,
 		NumAttentionHeads: dc.NumAttentionHeads, NumCrossAttentionHeads: dc.NumCrossAttentionHeads,
 		NumLayers: layers, OutChannels: dc.OutChannels, PatchSize: dc.PatchSize, SampleSize: dc.SampleSize,
-		QKNorm: dc.QKNorm, TimestepScale: dc.TimestepScale,
+		QKNorm: dc.QKNorm, TimestepScale: dc.TimestepScale, InterpolationScale: dc.InterpolationScale,
 	}, nil
 }
 

@@ -161,29 +161,29 @@ func writeModelFolder(dir, what string, weights map[string]*tensors.Tensor, md m
 // DiffusersConfig is the config.json of diffusers' SanaTransformer2DModel (the fields of its
 // constructor, plus the pipeline-level scales that Sprint checkpoints carry).
 type DiffusersConfig struct {
-	ClassName              string  `json:"_class_name"`
-	DiffusersVersion       string  `json:"_diffusers_version,omitempty"`
-	AttentionBias          bool    `json:"attention_bias"`
-	AttentionHeadDim       int     `json:"attention_head_dim"`
-	CaptionChannels        int     `json:"caption_channels"`
-	CrossAttentionDim      int     `json:"cross_attention_dim"`
-	CrossAttentionHeadDim  int     `json:"cross_attention_head_dim"`
-	Dropout                float64 `json:"dropout"`
-	GuidanceEmbeds         bool    `json:"guidance_embeds"`
-	GuidanceEmbedsScale    float64 `json:"guidance_embeds_scale"`
-	InChannels             int     `json:"in_channels"`
-	InterpolationScale     *int    `json:"interpolation_scale"`
-	MLPRatio               float64 `json:"mlp_ratio"`
-	NormElementwiseAffine  bool    `json:"norm_elementwise_affine"`
-	NormEps                float64 `json:"norm_eps"`
-	NumAttentionHeads      int     `json:"num_attention_heads"`
-	NumCrossAttentionHeads int     `json:"num_cross_attention_heads"`
-	NumLayers              int     `json:"num_layers"`
-	OutChannels            int     `json:"out_channels"`
-	PatchSize              int     `json:"patch_size"`
-	QKNorm                 *string `json:"qk_norm"`
-	SampleSize             int     `json:"sample_size"`
-	TimestepScale          float64 `json:"timestep_scale"`
+	ClassName              string   `json:"_class_name"`
+	DiffusersVersion       string   `json:"_diffusers_version,omitempty"`
+	AttentionBias          bool     `json:"attention_bias"`
+	AttentionHeadDim       int      `json:"attention_head_dim"`
+	CaptionChannels        int      `json:"caption_channels"`
+	CrossAttentionDim      int      `json:"cross_attention_dim"`
+	CrossAttentionHeadDim  int      `json:"cross_attention_head_dim"`
+	Dropout                float64  `json:"dropout"`
+	GuidanceEmbeds         bool     `json:"guidance_embeds"`
+	GuidanceEmbedsScale    float64  `json:"guidance_embeds_scale"`
+	InChannels             int      `json:"in_channels"`
+	InterpolationScale     *float64 `json:"interpolation_scale"`
+	MLPRatio               float64  `json:"mlp_ratio"`
+	NormElementwiseAffine  bool     `json:"norm_elementwise_affine"`
+	NormEps                float64  `json:"norm_eps"`
+	NumAttentionHeads      int      `json:"num_attention_heads"`
+	NumCrossAttentionHeads int      `json:"num_cross_attention_heads"`
+	NumLayers              int      `json:"num_layers"`
+	OutChannels            int      `json:"out_channels"`
+	PatchSize              int      `json:"patch_size"`
+	QKNorm                 *string  `json:"qk_norm"`
+	SampleSize             int      `json:"sample_size"`
+	TimestepScale          float64  `json:"timestep_scale"`
 }
 
 // diffusersLinearAttnEps is the ε of diffusers' SanaLinearAttnProcessor2_0 (out = Σv(k·q) /
@@ -242,6 +242,10 @@ func DiffusersConfigFor(cfg model.Config, role model.Role) (DiffusersConfig, err
 		s := qkNormAcrossHeads
 		dc.QKNorm = &s
 	}
+	if cfg.UsePE {
+		s := cfg.PEInterpolation
+		dc.InterpolationScale = &s
+	}
 	return dc, nil
 }
 
@@ -255,8 +259,8 @@ func (dc DiffusersConfig) ModelConfig() (model.Config, model.Role, error) {
 	if dc.OutChannels != 0 && dc.OutChannels != dc.InChannels {
 		return model.Config{}, 0, fmt.Errorf("out_channels=%d differs from in_channels=%d, which the model does not support", dc.OutChannels, dc.InChannels)
 	}
-	if dc.AttentionBias || dc.NormElementwiseAffine || dc.InterpolationScale != nil {
-		return model.Config{}, 0, fmt.Errorf("attention_bias, norm_elementwise_affine and interpolation_scale (positional embedding) are not supported")
+	if dc.AttentionBias || dc.NormElementwiseAffine {
+		return model.Config{}, 0, fmt.Errorf("attention_bias and norm_elementwise_affine are not supported")
 	}
 	role := model.Teacher
 	if dc.GuidanceEmbeds {
@@ -268,7 +272,10 @@ func (dc DiffusersConfig) ModelConfig() (model.Config, model.Role, error) {
 	c.InChannels, c.PatchSize, c.LatentSize = dc.InChannels, dc.PatchSize, dc.SampleSize
 	c.HiddenSize, c.Depth, c.SelfHeadDim = D, dc.NumLayers, dc.AttentionHeadDim
 	c.CrossHeads, c.CaptionDim, c.FFNRatio = dc.NumCrossAttentionHeads, dc.CaptionChannels, dc.MLPRatio
-	c.CaptionLen = sanaCaptionLen // not in config.json: the text encoder's padded length
+	c.CaptionLen = sanaCaptionLen     // not in config.json: the text encoder's padded length
+	if dc.InterpolationScale != nil { // diffusers adds the sin-cos positional embedding then
+		c.UsePE, c.PEInterpolation = true, *dc.InterpolationScale
+	}
 	c.LinearAttnEps = diffusersLinearAttnEps
 	if dc.CrossAttentionDim != 0 && dc.CrossAttentionDim != D {
 		return model.Config{}, 0, fmt.Errorf("cross_attention_dim=%d differs from the hidden size %d", dc.CrossAttentionDim, D)

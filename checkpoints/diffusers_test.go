@@ -144,6 +144,38 @@ func TestDiffusersConfigJSON(t *testing.T) {
 	}
 }
 
+// TestDiffusersPosEmbed: model.use_pe is diffusers' non-null interpolation_scale, both ways.
+func TestDiffusersPosEmbed(t *testing.T) {
+	cfg := tinyModel(t)
+	cfg.UsePE, cfg.PEInterpolation = true, 2
+	dc, err := DiffusersConfigFor(cfg, model.Teacher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dc.InterpolationScale == nil || *dc.InterpolationScale != 2 {
+		t.Fatalf("interpolation_scale = %v, want 2", dc.InterpolationScale)
+	}
+	path := filepath.Join(t.TempDir(), DiffusersConfigFile)
+	if err := WriteDiffusersConfig(path, dc); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadDiffusersConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := back.ModelConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.UsePE || m.PEInterpolation != 2 {
+		t.Errorf("read back use_pe %v, pe_interpolation %g; want true, 2", m.UsePE, m.PEInterpolation)
+	}
+	back.InterpolationScale = nil
+	if m, _, _ = back.ModelConfig(); m.UsePE {
+		t.Error("interpolation_scale null read as use_pe")
+	}
+}
+
 // TestLoadDiffusersListsBadKeys: a file with a missing, an unexpected and a mis-shaped tensor
 // gives one error naming all three.
 func TestLoadDiffusersListsBadKeys(t *testing.T) {

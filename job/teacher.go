@@ -41,6 +41,11 @@ func LoadTeacher(cfg *config.Config, mcfg model.Config, mayInit bool) (model.Par
 	}
 	p, err := checkpoints.LoadDiffusers(path, mcfg, model.Teacher)
 	if err == nil {
+		// The positional embedding has no weights: only config.json tells a teacher trained
+		// with it from one trained without.
+		if diff := teacherPEDiff(path, mcfg); diff != "" {
+			return nil, fmt.Errorf("distill.teacher_weights: %s: %s; set model.use_pe and model.pe_interpolation to the teacher's", path, diff)
+		}
 		return p, nil
 	}
 	if mayInit && (mcfg.QKNorm || mcfg.CrossNorm) {
@@ -67,20 +72,45 @@ func LoadTeacher(cfg *config.Config, mcfg model.Config, mayInit bool) (model.Par
 	return nil, fmt.Errorf("distill.teacher_weights: %w", err)
 }
 
-// teacherConfigDiff compares the config.json beside teacher weights with the model config and
-// names the fields that differ ("depth 28 vs model.depth 20, ..."); "" when there is no
-// config.json or nothing structural differs.
-func teacherConfigDiff(path string, m model.Config) string {
+// teacherPEDiff compares the positional embedding that the config.json beside teacher weights
+// declares (interpolation_scale) with the model config's; "" when they agree or there is no
+// config.json.
+func teacherPEDiff(path string, m model.Config) string {
+	t, ok := teacherConfigJSON(path)
+	if !ok {
+		return ""
+	}
+	switch {
+	case t.UsePE && !m.UsePE:
+		return fmt.Sprintf("the teacher adds a positional embedding (interpolation_scale %g) and model.use_pe is false", t.PEInterpolation)
+	case !t.UsePE && m.UsePE:
+		return "the teacher has no positional embedding (interpolation_scale null) and model.use_pe is true"
+	case t.UsePE && t.PEInterpolation != m.PEInterpolation:
+		return fmt.Sprintf("the teacher's interpolation_scale is %g and model.pe_interpolation %g", t.PEInterpolation, m.PEInterpolation)
+	}
+	return ""
+}
+
+// teacherConfigJSON reads the config.json beside teacher weights as a model config.
+func teacherConfigJSON(path string) (model.Config, bool) {
 	dir := path
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		dir = filepath.Dir(path)
 	}
 	dc, err := checkpoints.ReadDiffusersConfig(dir)
 	if err != nil {
-		return ""
+		return model.Config{}, false
 	}
 	t, _, err := dc.ModelConfig()
-	if err != nil {
+	return t, err == nil
+}
+
+// teacherConfigDiff compares the config.json beside teacher weights with the model config and
+// names the fields that differ ("depth 28 vs model.depth 20, ..."); "" when there is no
+// config.json or nothing structural differs.
+func teacherConfigDiff(path string, m model.Config) string {
+	t, ok := teacherConfigJSON(path)
+	if !ok {
 		return ""
 	}
 	var diffs []string

@@ -42,6 +42,15 @@ type Config struct {
 	// FFNRatio sets the Mix-FFN hidden width int(FFNRatio·D) (2.5 in SANA).
 	FFNRatio float64 `mapstructure:"ffn_ratio"`
 
+	// UsePE adds SANA's fixed 2-D sin-cos positional embedding to the patch tokens (NVlabs
+	// use_pe; a non-null interpolation_scale in diffusers). The released 1024 px models have
+	// none: their Mix-FFN convolutions carry position. A shallow model on a small grid learns
+	// "left of" and "above" with it far more easily (the demo teacher).
+	UsePE bool `mapstructure:"use_pe"`
+	// PEInterpolation divides the positional embedding's grid coordinates (NVlabs
+	// pe_interpolation, diffusers interpolation_scale); 1 by default.
+	PEInterpolation float64 `mapstructure:"pe_interpolation"`
+
 	// QKNorm applies RMSNorm over the full width to q and k of the linear self-attention.
 	QKNorm bool `mapstructure:"qk_norm"`
 	// CrossNorm applies RMSNorm over the full width to q and k of the cross-attention.
@@ -121,6 +130,7 @@ func DefaultConfig() Config {
 		CrossNormEps:       1e-6,
 		LinearAttnEps:      1e-8,
 		DenseTime:          true,
+		PEInterpolation:    1,
 		GuidanceEmbedScale: 0.1,
 		CaptionNormInit:    0.01,
 		SigmaData:          0.5,
@@ -207,6 +217,12 @@ func (c Config) Validate() error {
 		if !(f.v > 0) {
 			bad(f.key, "must be > 0 (got %g)", f.v)
 		}
+	}
+	if r.UsePE && r.HiddenSize%4 != 0 {
+		bad("hidden_size", "must be divisible by 4 for the positional embedding of model.use_pe (got %d)", r.HiddenSize)
+	}
+	if r.UsePE && !(r.PEInterpolation > 0) {
+		bad("pe_interpolation", "must be > 0 with model.use_pe (got %g)", r.PEInterpolation)
 	}
 	if r.GuidanceEmbedScale < 0 {
 		bad("guidance_embed_scale", "must be >= 0 (got %g)", r.GuidanceEmbedScale)

@@ -254,8 +254,8 @@ func controlResiduals(cfg Config, c *Control, x, t, text, mask *Node, hp, wp int
 	}
 	p, D, C := cfg.PatchSize, cfg.HiddenSize, cfg.InChannels
 	B := x.Shape().Dimensions[0]
-	embed := func(z *Node) *Node { // the shared p×p patch embedding
-		return linear(patchify(netgraph.Cast(z, dt), p), Reshape(patchW, D, C*p*p), w.get(ct.patchEmbed.bias))
+	embed := func(z *Node) *Node { // the shared p×p patch embedding (with its positional embedding, as diffusers')
+		return addPosEmbed(cfg, linear(patchify(netgraph.Cast(z, dt), p), Reshape(patchW, D, C*p*p), w.get(ct.patchEmbed.bias)), hp, wp)
 	}
 	// h = PatchEmbed(x) + input_block(PatchEmbed(cond))
 	h := Add(embed(x), ct.inputBlock.apply(w, embed(c.Cond)))

@@ -106,7 +106,8 @@ func forward(cfg Config, table *paramTable, w Weights, in Inputs, featureBlocks 
 }
 
 // embedTokens is the patch embedding of x (B, C, H, W) in the compute dtype: a p×p stride-p
-// convolution as a matmul over flattened (C, p, p) patches. It returns the tokens (B, N, D) and
+// convolution as a matmul over flattened (C, p, p) patches, plus the positional embedding
+// under model.use_pe (posembed.go). It returns the tokens (B, N, D) and
 // the token grid (hp, wp).
 func embedTokens(cfg Config, table *paramTable, w Weights, x *Node) (tok *Node, hp, wp int) {
 	if x.Rank() != 4 {
@@ -119,7 +120,7 @@ func embedTokens(cfg Config, table *paramTable, w Weights, x *Node) (tok *Node, 
 	}
 	tok = patchify(x, p)                                                                               // (B, N, C·p·p)
 	tok = linear(tok, Reshape(w.get(table.patchEmbed.weight), D, C*p*p), w.get(table.patchEmbed.bias)) // (B, N, D)
-	return tok, H / p, W / p
+	return addPosEmbed(cfg, tok, H/p, W/p), H / p, W / p
 }
 
 // embedTime is the time (and guidance) embedding e (B, D) and the adaLN-single modulation t0

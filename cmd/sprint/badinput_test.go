@@ -247,6 +247,9 @@ func TestBadInputSuite(t *testing.T) {
 		{"teacher of another depth", func(t *testing.T, f fixtures, tmp string) []string {
 			return []string{"distill", "--config", f.distill, "--set", "model.depth=3", "--set", "train.run_dir=" + tmp}
 		}, nil, []string{"is a different model from the config's", "model.depth"}},
+		{"teacher without positional embedding", func(t *testing.T, f fixtures, tmp string) []string {
+			return []string{"distill", "--config", f.distill, "--set", "model.use_pe=true", "--set", "train.run_dir=" + tmp}
+		}, nil, []string{"distill.teacher_weights", "no positional embedding", "model.use_pe"}},
 		{"teacher with NaN", func(t *testing.T, f fixtures, tmp string) []string {
 			named, _, err := safetensors.Read(f.teacher)
 			if err != nil {

@@ -51,6 +51,11 @@ type ShapesConfig struct {
 	MinObjects int `mapstructure:"min_objects"`
 	// MaxObjects is the largest number of shapes per image (MinObjects..6).
 	MaxObjects int `mapstructure:"max_objects"`
+	// RelationHalves puts the two groups of a two-group scene in opposite halves of the image
+	// along one axis, drawn uniformly, with the centres further apart along it than across, so
+	// that the caption's "left of" or "above" is never a near-diagonal call. False places every
+	// object uniformly. The scenes (and the held-out prompts) depend on it.
+	RelationHalves bool `mapstructure:"relation_halves"`
 	// Patch is the space-to-depth factor of the latent: (3*patch², size/patch, size/patch).
 	Patch int `mapstructure:"patch"`
 	// EmbedDim is the text embedding dimension D.

@@ -301,13 +301,15 @@ func ObjectSizeRange(size int) (lo, hi int) {
 }
 
 // SampleScene returns scene number index of the dataset cfg describes; it depends only on
-// (cfg.Seed, cfg.ImageSize, cfg.MinObjects, cfg.MaxObjects, index).
+// (cfg.Seed, cfg.ImageSize, cfg.MinObjects, cfg.MaxObjects, cfg.RelationHalves, index).
 //
 // The number of objects n is uniform in [MinObjects, MaxObjects]; the objects are split into groups by
 // a composition of n drawn uniformly (for n = 3: 3, 2+1, 1+2 or 1+1+1), each group gets a distinct
 // (shape, colour) pair drawn uniformly, and every object a square box with a side uniform in
 // ObjectSizeRange, placed uniformly where it keeps a gap of at least one pixel to the boxes already
-// placed (if no place is found after many tries the side shrinks by one pixel, down to 2).
+// placed (if no place is found after many tries the side shrinks by one pixel, down to 2). Under
+// RelationHalves a scene of two groups keeps them in opposite halves (see placeGroups and the
+// field's comment).
 func SampleScene(cfg ShapesConfig, index int) Scene {
 	rng := newEpochRNG(uint64(cfg.Seed)^0x9b97d0c1a3e5f2d7, index)
 	intn := func(n int) int { return int(rng.uintn(uint64(n))) }
@@ -324,32 +326,72 @@ func SampleScene(cfg ShapesConfig, index int) Scene {
 		}
 	}
 	sizes = append(sizes, cur)
-	// Distinct (shape, colour) pairs.
+	// Distinct (shape, colour) pairs, drawn group by group.
 	pairs := len(ShapeClasses) * len(Palette)
 	var used []int
-	var objs []Object
-	lo, hi := ObjectSizeRange(cfg.ImageSize)
-	for _, count := range sizes {
-		var p int
+	drawPair := func() int {
 		for {
-			p = intn(pairs)
+			p := intn(pairs)
 			dup := false
 			for _, u := range used {
 				dup = dup || u == p
 			}
 			if !dup || len(used) >= pairs {
-				break
+				used = append(used, p)
+				return p
 			}
 		}
-		used = append(used, p)
+	}
+	if !cfg.RelationHalves || len(sizes) != 2 {
+		// Each group's pair is drawn just before its objects are placed.
+		objs := placeGroups(cfg.ImageSize, sizes, func(int) int { return drawPair() }, nil, intn)
+		return Scene{Size: cfg.ImageSize, Objects: objs}
+	}
+	// Two groups in opposite halves along a random axis; placements that leave the centres
+	// further apart across the axis than along it are drawn again.
+	p0, p1 := drawPair(), drawPair()
+	axis := intn(2) // 0: left and right, 1: above and below
+	half := cfg.ImageSize / 2
+	region := func(g int) [4]int {
+		r := [4]int{0, 0, cfg.ImageSize, cfg.ImageSize}
+		if g == 0 {
+			r[2+axis] = half
+		} else {
+			r[axis] = half
+		}
+		return r
+	}
+	var objs []Object
+	for try := 0; try < 100; try++ {
+		objs = placeGroups(cfg.ImageSize, sizes, func(g int) int { return []int{p0, p1}[g] }, region, intn)
+		if relationAxisIs(Scene{Size: cfg.ImageSize, Objects: objs}, axis) {
+			break
+		}
+	}
+	return Scene{Size: cfg.ImageSize, Objects: objs}
+}
+
+// placeGroups places the objects of each group g (sizes[g] of them, of (shape, colour) pair
+// number pairOf(g)) with sides uniform in ObjectSizeRange at uniform free positions inside
+// region(g) (x0, y0, x1, y1; the whole image when region is nil).
+func placeGroups(size int, sizes []int, pairOf func(g int) int, region func(g int) [4]int, intn func(int) int) []Object {
+	var objs []Object
+	lo, hi := ObjectSizeRange(size)
+	for g, count := range sizes {
+		p := pairOf(g)
 		shape, col := ShapeClasses[p/len(Palette)], Palette[p%len(Palette)].Name
+		r := [4]int{0, 0, size, size}
+		if region != nil {
+			r = region(g)
+		}
+		w, h := r[2]-r[0], r[3]-r[1]
 		for k := 0; k < count; k++ {
 			side := lo + intn(hi-lo+1)
 			for {
 				placed := false
-				if side <= cfg.ImageSize {
+				if side <= w && side <= h {
 					for try := 0; try < 200 && !placed; try++ {
-						x0, y0 := intn(cfg.ImageSize-side+1), intn(cfg.ImageSize-side+1)
+						x0, y0 := r[0]+intn(w-side+1), r[1]+intn(h-side+1)
 						box := [4]int{x0, y0, x0 + side, y0 + side}
 						if fits(box, objs) {
 							objs = append(objs, Object{Shape: shape, Color: col, Box: box})
@@ -364,7 +406,21 @@ func SampleScene(cfg ShapesConfig, index int) Scene {
 			}
 		}
 	}
-	return Scene{Size: cfg.ImageSize, Objects: objs}
+	return objs
+}
+
+// relationAxisIs reports whether a two-group scene's group centres differ more along axis (0: x,
+// 1: y) than across it, which is the axis its caption's relation names.
+func relationAxisIs(s Scene, axis int) bool {
+	g := s.Groups()
+	if len(g) != 2 {
+		return false
+	}
+	dx, dy := abs(g[1].CX-g[0].CX), abs(g[1].CY-g[0].CY)
+	if axis == 0 {
+		return dx >= dy
+	}
+	return dy > dx
 }
 
 // fits reports whether box keeps a gap of at least one pixel to every object.

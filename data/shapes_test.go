@@ -459,3 +459,66 @@ func maxAbsF32(v []float32) float32 {
 	}
 	return m
 }
+
+// TestSampleSceneGolden pins the scenes of a default dataset (max_objects 3): adding an option
+// must not move the random draws of the datasets already made.
+func TestSampleSceneGolden(t *testing.T) {
+	cfg := DefaultShapesConfig()
+	cfg.MaxObjects = 3
+	for i, want := range map[int]string{
+		0: `"two blue squares above a red triangle" [{triangle red [13 17 24 28]} {square blue [0 6 9 15]} {square blue [13 0 24 11]}]`,
+		3: `"a yellow circle above a red square" [{square red [12 19 22 29]} {circle yellow [0 3 8 11]}]`,
+		5: `"a blue square" [{square blue [21 15 31 25]}]`,
+	} {
+		s := SampleScene(cfg, i)
+		if got := fmt.Sprintf("%q %v", Caption(s), s.Objects); got != want {
+			t.Errorf("scene %d = %s\nwant %s", i, got, want)
+		}
+	}
+}
+
+// TestRelationHalves: under relation_halves every two-group scene keeps its groups in opposite
+// halves along the axis its caption names (every box inside its half), one-group scenes are as
+// without the option, and both axes occur.
+func TestRelationHalves(t *testing.T) {
+	cfg := DefaultShapesConfig()
+	cfg.MaxObjects = 2
+	plain := cfg
+	cfg.RelationHalves = true
+	half := cfg.ImageSize / 2
+	axes := map[string]int{}
+	for i := range 400 {
+		s := SampleScene(cfg, i)
+		g := s.Groups()
+		if len(g) != 2 {
+			if p := SampleScene(plain, i); fmt.Sprint(p) != fmt.Sprint(s) {
+				t.Fatalf("scene %d of one group differs with relation_halves: %v vs %v", i, s, p)
+			}
+			continue
+		}
+		c := Caption(s)
+		axis := 0
+		if strings.Contains(c, " above ") {
+			axis = 1
+		}
+		axes[[]string{"left of", "above"}[axis]]++
+		misplaced := 0 // objects in the half of the other group (the caption's first group is first)
+		for _, o := range s.Objects {
+			inFirst := o.Box[2+axis] <= half
+			inSecond := o.Box[axis] >= half
+			if !inFirst && !inSecond {
+				t.Fatalf("scene %d (%q): %v straddles the middle along axis %d", i, c, o.Box, axis)
+			}
+			named := strings.HasPrefix(c, "a "+o.Color+" "+o.Shape) || strings.HasPrefix(c, "two "+o.Color+" "+o.Shape)
+			if inFirst != named {
+				misplaced++
+			}
+		}
+		if misplaced != 0 {
+			t.Fatalf("scene %d (%q): objects %v are not in the halves the caption names", i, c, s.Objects)
+		}
+	}
+	if axes["left of"] < 20 || axes["above"] < 20 {
+		t.Errorf("relation axes drawn %v, want both often", axes)
+	}
+}

@@ -42,8 +42,9 @@ func LoadTeacher(cfg *config.Config, mcfg model.Config, mayInit bool) (model.Par
 	p, err := checkpoints.LoadDiffusers(path, mcfg, model.Teacher)
 	if err == nil {
 		// The positional embedding has no weights: only config.json tells a teacher trained
-		// with it from one trained without.
-		if diff := teacherPEDiff(path, mcfg); diff != "" {
+		// with it from one trained without. Fine-tuning may switch it (the network then
+		// learns it); a distillation must use the teacher as it was trained.
+		if diff := teacherPEDiff(path, mcfg); diff != "" && !mayInit {
 			return nil, fmt.Errorf("distill.teacher_weights: %s: %s; set model.use_pe and model.pe_interpolation to the teacher's", path, diff)
 		}
 		return p, nil

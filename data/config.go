@@ -3,6 +3,7 @@ package data
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -64,8 +65,9 @@ type ShapesConfig struct {
 	MaxTokens int `mapstructure:"max_tokens"`
 	// TextSeed fixes the text encoder's token and position vectors.
 	TextSeed int `mapstructure:"text_seed"`
-	// TextEncoding is how the text encoder embeds a token: "positional" (token + position vector)
-	// or "phrases" (token + object-phrase + position vector; see TextEncoder).
+	// TextEncoding is how the text encoder embeds a token: "positional" (token + position vector),
+	// "phrases" (token + object-phrase + position vector) or "roles" (phrases plus a vector for the
+	// side of the image the relation puts the object on); see TextEncoder.
 	TextEncoding string `mapstructure:"text_encoding"`
 	// ShardRows is the number of rows per shard.
 	ShardRows int `mapstructure:"shard_rows"`
@@ -243,8 +245,8 @@ func (s ShapesConfig) validate(prefix string) error {
 	if s.TextSeed < 0 {
 		add("text_seed", "must be >= 0 (got %d)", s.TextSeed)
 	}
-	if s.TextEncoding != TextEncodingPositional && s.TextEncoding != TextEncodingPhrases {
-		add("text_encoding", "%q: want %s or %s", s.TextEncoding, TextEncodingPositional, TextEncodingPhrases)
+	if !slices.Contains(TextEncodings, s.TextEncoding) {
+		add("text_encoding", "%q: want one of %s", s.TextEncoding, strings.Join(TextEncodings, ", "))
 	}
 	if s.ShardRows <= 0 {
 		add("shard_rows", "must be > 0 (got %d)", s.ShardRows)

@@ -522,3 +522,57 @@ func TestRelationHalves(t *testing.T) {
 		t.Errorf("relation axes drawn %v, want both often", axes)
 	}
 }
+
+// TestTextEncodingRoles: the side of every token for captions of the grammar (worked by hand),
+// and the roles encoding equal to the phrases one plus the token's side vector, the phrases one
+// itself for a caption without a relation.
+func TestTextEncodingRoles(t *testing.T) {
+	phr, err := NewTextEncoding(32, 16, 1, TextEncodingPhrases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rol, err := NewTextEncoding(32, 16, 1, TextEncodingRoles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		N = SideNone
+		L = SideLeft
+		R = SideRight
+		U = SideUpper
+		D = SideLower
+	)
+	for _, tc := range []struct {
+		prompt string
+		want   []int
+	}{
+		{"", []int{N}},
+		{"two red circles", []int{N, N, N, N}},
+		// a red circle | left of two blue squares <end>
+		{"a red circle left of two blue squares", []int{L, L, L, R, R, R, R, R, R}},
+		{"a red circle right of a blue square", []int{R, R, R, L, L, L, L, L, L}},
+		{"a red circle above a blue square", []int{U, U, U, D, D, D, D, D}},
+		{"a red circle below a blue square", []int{D, D, D, U, U, U, U, U}},
+		{"a red circle next to a blue square", []int{N, N, N, N, N, N, N, N, N}},
+		{"a red circle, a blue square and two green triangles", []int{N, N, N, N, N, N, N, N, N, N, N, N}},
+	} {
+		if got := rol.SideIndices(rol.Tokenize(tc.prompt)); !slices.Equal(got, tc.want) {
+			t.Errorf("SideIndices(%q) = %v, want %v", tc.prompt, got, tc.want)
+		}
+	}
+	for _, prompt := range []string{"a red circle left of two blue squares", "two red circles"} {
+		a, _ := phr.EncodeFlat(prompt)
+		b, _ := rol.EncodeFlat(prompt)
+		s := rol.SideIndices(rol.Tokenize(prompt))
+		for i := range s {
+			for d := range 32 {
+				if want := a[i*32+d] + rol.side[s[i]][d]; b[i*32+d] != want {
+					t.Fatalf("%q token %d dim %d: %v, want phrases %v + side %d", prompt, i, d, b[i*32+d], a[i*32+d], s[i])
+				}
+			}
+		}
+	}
+	if maxAbsF32(rol.side[SideNone]) != 0 || maxAbsF32(rol.side[SideLeft]) < 0.5 || slices.Equal(rol.side[SideLeft], rol.side[SideRight]) {
+		t.Error("side vectors: none must be zero, the others distinct unit-variance draws")
+	}
+}

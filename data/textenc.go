@@ -3,6 +3,7 @@ package data
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -35,10 +36,31 @@ const (
 	// TextEncodingPhrases embeds it as tok[t] + phrase[k] + pos[i]/2, where k numbers the object
 	// phrase the token belongs to (see PhraseIndices).
 	TextEncodingPhrases = "phrases"
+	// TextEncodingRoles embeds it as tok[t] + phrase[k] + side[s] + pos[i]/2, where s is the side
+	// of the image the relation puts the token's object on (see SideIndices; side[none] = 0).
+	TextEncodingRoles = "roles"
 )
 
 // TextEncodings lists the accepted text encodings.
-var TextEncodings = []string{TextEncodingPositional, TextEncodingPhrases}
+var TextEncodings = []string{TextEncodingPositional, TextEncodingPhrases, TextEncodingRoles}
+
+// Sides of an object phrase (SideIndices): where the caption's relation puts its object.
+const (
+	SideNone = iota
+	SideLeft
+	SideRight
+	SideUpper
+	SideLower
+	numSides
+)
+
+// relationSides are the sides "A <word> B" gives A and B.
+var relationSides = map[string][2]int{
+	"left":  {SideLeft, SideRight},
+	"right": {SideRight, SideLeft},
+	"above": {SideUpper, SideLower},
+	"below": {SideLower, SideUpper},
+}
 
 // phraseSeparators start a new object phrase: the relation words and the list separators of the
 // captions' grammar ("... left of ...", "... above ...", "..., ... and ...").
@@ -67,9 +89,9 @@ type TextEncoder struct {
 	Dim, MaxTokens int
 	Seed           uint64
 	// Encoding is TextEncodingPositional or TextEncodingPhrases.
-	Encoding      string
-	ids           map[string]int
-	tok, pos, phr [][]float32
+	Encoding            string
+	ids                 map[string]int
+	tok, pos, phr, side [][]float32
 }
 
 // NewTextEncoder returns the positional encoder with embedding dimension dim, maxTokens positions and
@@ -84,8 +106,8 @@ func NewTextEncoding(dim, maxTokens int, seed uint64, encoding string) (*TextEnc
 	if dim <= 0 || maxTokens <= 0 {
 		return nil, fmt.Errorf("text encoder: dim %d and max tokens %d must be > 0", dim, maxTokens)
 	}
-	if encoding != TextEncodingPositional && encoding != TextEncodingPhrases {
-		return nil, fmt.Errorf("text encoder: unknown encoding %q (want %s or %s)", encoding, TextEncodingPositional, TextEncodingPhrases)
+	if !slices.Contains(TextEncodings, encoding) {
+		return nil, fmt.Errorf("text encoder: unknown encoding %q (want one of %s)", encoding, strings.Join(TextEncodings, ", "))
 	}
 	e := &TextEncoder{Dim: dim, MaxTokens: maxTokens, Seed: seed, Encoding: encoding, ids: map[string]int{}}
 	for i, w := range Vocabulary {
@@ -114,11 +136,46 @@ func NewTextEncoding(dim, maxTokens int, seed uint64, encoding string) (*TextEnc
 			v[i] /= 2
 		}
 		e.pos = append(e.pos, v)
-		if encoding == TextEncodingPhrases {
+		if encoding == TextEncodingPhrases || encoding == TextEncodingRoles {
 			e.phr = append(e.phr, normals(1<<21+uint64(p), dim))
 		}
 	}
+	if encoding == TextEncodingRoles {
+		e.side = append(e.side, make([]float32, dim)) // SideNone adds nothing
+		for s := SideNone + 1; s < numSides; s++ {
+			e.side = append(e.side, normals(1<<22+uint64(s), dim))
+		}
+	}
 	return e, nil
+}
+
+// SideIndices returns, for every token of ids (Tokenize's output), the side of the image its
+// object phrase (PhraseIndices) is put on by the caption's first relation word: in "A left of
+// B" the words of A are SideLeft and those of B SideRight ("right", "above" and "below"
+// likewise); every other token, and every token of a caption without such a word, is SideNone.
+func (e *TextEncoder) SideIndices(ids []int) []int {
+	out := make([]int, len(ids))
+	phrases := e.PhraseIndices(ids)
+	for i, id := range ids {
+		if id < 0 || id >= len(Vocabulary) {
+			continue
+		}
+		sides, ok := relationSides[Vocabulary[id]]
+		if !ok {
+			continue
+		}
+		k := phrases[i] // the phrase this word opens: B; A is the one before
+		for j := range ids {
+			switch phrases[j] {
+			case k - 1:
+				out[j] = sides[0]
+			case k:
+				out[j] = sides[1]
+			}
+		}
+		break
+	}
+	return out
 }
 
 // PhraseIndices returns, for every token of ids (Tokenize's output), the number of its object
@@ -174,9 +231,12 @@ func (e *TextEncoder) EncodeFlat(prompt string) (emb, mask []float32) {
 	emb = make([]float32, e.MaxTokens*e.Dim)
 	mask = make([]float32, e.MaxTokens)
 	ids := e.Tokenize(prompt)
-	var phrases []int
-	if e.Encoding == TextEncodingPhrases {
+	var phrases, sides []int
+	if e.Encoding == TextEncodingPhrases || e.Encoding == TextEncodingRoles {
 		phrases = e.PhraseIndices(ids)
+	}
+	if e.Encoding == TextEncodingRoles {
+		sides = e.SideIndices(ids)
 	}
 	for i, id := range ids {
 		row := emb[i*e.Dim : (i+1)*e.Dim]
@@ -185,6 +245,11 @@ func (e *TextEncoder) EncodeFlat(prompt string) (emb, mask []float32) {
 		}
 		if phrases != nil {
 			for k, v := range e.phr[phrases[i]] {
+				row[k] += v
+			}
+		}
+		if sides != nil {
+			for k, v := range e.side[sides[i]] {
 				row[k] += v
 			}
 		}

@@ -159,7 +159,7 @@ func RunControl(ctx context.Context, backend compute.Backend, cfg *config.Config
 		"distilling the Sprint-ControlNet student (sCM + LADD, the teacher with its ControlNet)"); err != nil {
 		return nil, err
 	}
-	student, studentCtrl := model.SplitControl(model.Params(groups[distill.StudentGroup]))
+	student, studentCtrl := model.SplitControl(sampledStudent(&scfg, groups))
 
 	// 3. The unconditioned student, same recipe without ControlNet.
 	ucfg := *cfg
@@ -167,7 +167,7 @@ func RunControl(ctx context.Context, backend compute.Backend, cfg *config.Config
 	if groups, err = trainIn(ucfg, job.Distill, "student", "student", "distilling the unconditioned student (sCM + LADD, same recipe)"); err != nil {
 		return nil, err
 	}
-	plain := model.Params(groups[distill.StudentGroup])
+	plain := sampledStudent(&ucfg, groups)
 
 	// Rows, every one from the same prompts, controls and noise.
 	tIn := distill.ControlInput{Weights: teacherCtrl, Layers: cc.NumLayers, Scale: cc.ConditioningScale, Cond: cond}

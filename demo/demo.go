@@ -18,6 +18,7 @@ import (
 	"github.com/sprint-distill/sprint/eval/shapes"
 	"github.com/sprint-distill/sprint/job"
 	"github.com/sprint-distill/sprint/model"
+	"github.com/sprint-distill/sprint/train"
 )
 
 // Options are the CLI's choices for Demo.
@@ -112,7 +113,7 @@ func Run(ctx context.Context, backend compute.Backend, cfg *config.Config, opts 
 			return nil, err
 		}
 		rep.Trained[v] = took
-		student := model.Params(groups[distill.StudentGroup])
+		student := sampledStudent(vcfg, groups)
 		for _, steps := range dc.StudentSteps {
 			t1 := time.Now()
 			lat, err := distill.SampleStudent(backend, mcfg, student, text, mask, noise, distill.StudentSampling{Steps: steps, Guidance: w, Seed: int64(dc.NoiseSeed)})
@@ -139,6 +140,18 @@ func Run(ctx context.Context, backend compute.Backend, cfg *config.Config, opts 
 
 // variantConfig returns the config of an ablation: scm_ladd as written, scm with the adversarial
 // term off, ladd with the consistency term off (session.train validates it).
+// sampledStudent is the student a demo samples after a distillation: the EMA of its weights when
+// the run keeps one (train.ema on the student group, as SANA-Sprint evaluates), else the
+// weights of its last step.
+func sampledStudent(cfg *config.Config, groups map[string]train.Group) model.Params {
+	if e := cfg.Train.EMA; e.Enabled && e.Group == distill.StudentGroup {
+		if g, ok := groups["ema_"+distill.StudentGroup]; ok {
+			return model.Params(g)
+		}
+	}
+	return model.Params(groups[distill.StudentGroup])
+}
+
 func variantConfig(cfg *config.Config, v string) (*config.Config, error) {
 	c := *cfg
 	c.Distill.CfgScales = append([]float64(nil), cfg.Distill.CfgScales...)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sprint-distill/sprint/config"
+	"github.com/sprint-distill/sprint/distill"
 	"github.com/sprint-distill/sprint/job"
 )
 
@@ -28,6 +29,9 @@ func writeReport(cfg *config.Config, rep *Report, start time.Time) error {
 	p("guidance w = %.1f (CFG for the teacher, the guidance embedding for the students).\n\n", job.GuidanceScale(cfg.Distill))
 	p("Distillation: %d global steps per variant (G and D steps both count), batch %d, %s lr %.2g.\n",
 		cfg.Train.MaxSteps, cfg.Data.BatchSize, cfg.Train.Optimizer.Type, cfg.Train.Optimizer.LR)
+	if e := cfg.Train.EMA; e.Enabled && e.Group == distill.StudentGroup {
+		p("The students are sampled from the EMA of their weights (decay %g per generator step).\n", e.Decay)
+	}
 	vs := make([]string, 0, len(rep.Trained))
 	for v := range rep.Trained {
 		vs = append(vs, v)

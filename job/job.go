@@ -233,7 +233,8 @@ func gdPhases(backend compute.Backend, cfg *config.Config, mcfg model.Config, gr
 }
 
 // Execute runs the job to its end (or a signal or time budget) and, when it completes, exports
-// the trained network in the diffusers layout to <run>/export/{teacher,student}.
+// the trained network in the diffusers layout to <run>/export/{teacher,student}, and its EMA
+// (train.ema on that group) to <run>/export/ema_{teacher,student}.
 func (j *Job) Execute(ctx context.Context) (train.Result, error) {
 	res, err := j.Run.Execute(ctx)
 	if err != nil || res.Outcome != train.OutcomeCompleted {
@@ -243,9 +244,20 @@ func (j *Job) Execute(ctx context.Context) (train.Result, error) {
 		return res, j.exportControl()
 	}
 	group := j.trainedGroup()
-	params := model.Params(j.Run.Groups()[group])
+	groups := j.Run.Groups()
+	params := model.Params(groups[group])
 	if err := checkpoints.ExportDiffusers(j.ExportDir(), j.model, params, checkpoints.ExportOptions{}); err != nil {
 		return res, fmt.Errorf("exporting the %s: %w", group, err)
+	}
+	// The EMA of the trained network, when the run keeps one, beside it (export/ema_<group>).
+	if e := j.Config.Train.EMA; e.Enabled && e.Group == group {
+		ema := "ema_" + group
+		if avg, ok := groups[ema]; ok {
+			dir := filepath.Join(filepath.Dir(j.ExportDir()), ema)
+			if err := checkpoints.ExportDiffusers(dir, j.model, model.Params(avg), checkpoints.ExportOptions{}); err != nil {
+				return res, fmt.Errorf("exporting the %s: %w", ema, err)
+			}
+		}
 	}
 	return res, nil
 }

@@ -339,3 +339,35 @@ func TestCheckpointModelConfig(t *testing.T) {
 		t.Fatalf("bad model key: %v", err)
 	}
 }
+
+// TestTeacherExportsEMA: a completed teacher run with train.ema on the teacher exports the EMA
+// beside the teacher, with the values of the run's ema_teacher group.
+func TestTeacherExportsEMA(t *testing.T) {
+	cfg := tinyConfig(t, t.TempDir())
+	cfg.Train.EMA.Enabled, cfg.Train.EMA.Decay, cfg.Train.EMA.Group = true, 0.5, "teacher"
+	var console bytes.Buffer
+	tj, _, groups := complete(t, cfg, Teacher, Options{}, &console, "teacher run with EMA")
+	dir := filepath.Join(filepath.Dir(tj.ExportDir()), "ema_teacher")
+	ema, err := checkpoints.LoadDiffusers(dir, cfg.Model, model.Teacher)
+	if err != nil {
+		t.Fatalf("EMA export: %v", err)
+	}
+	raw, err := checkpoints.LoadDiffusers(tj.ExportDir(), cfg.Model, model.Teacher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	differs := false
+	for name, want := range groups["ema_teacher"] {
+		w, g := tensors.MustCopyFlatData[float32](want), tensors.MustCopyFlatData[float32](ema[name])
+		r := tensors.MustCopyFlatData[float32](raw[name])
+		for i := range w {
+			if g[i] != w[i] {
+				t.Fatalf("%s[%d]: exported EMA %g, run's %g", name, i, g[i], w[i])
+			}
+			differs = differs || r[i] != w[i]
+		}
+	}
+	if !differs {
+		t.Error("the EMA export equals the teacher export")
+	}
+}

@@ -53,12 +53,13 @@ demo-ablation: build
 demo-control: build
 	$(BIN) demo --config configs/demo_control.yaml
 
-# Reproduce the shipped teacher (assets/teacher_shapes) from scratch.
+# Reproduce the shipped teacher (assets/teacher_shapes) from scratch: about 4 hours on 2 cores;
+# rerun after an interruption, it resumes.
 teacher: build
-	$(BIN) data make-shapes runs/data/shapes --config configs/teacher_shapes.yaml
-	$(BIN) train-teacher --config configs/teacher_shapes.yaml
+	test -d runs/data/shapes_phr || $(BIN) data make-shapes runs/data/shapes_phr --config configs/teacher_shapes.yaml
+	$(BIN) train-teacher --config configs/teacher_shapes.yaml $$(test -d runs/teacher_shapes/checkpoints && echo --resume latest)
 	mkdir -p assets/teacher_shapes
-	cp runs/teacher_shapes/export/teacher/* assets/teacher_shapes/
+	cp runs/teacher_shapes/export/ema_teacher/* assets/teacher_shapes/
 
 clean:
 	rm -rf bin

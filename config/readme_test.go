@@ -96,8 +96,7 @@ key, the file and the closest known key.
 
 | file | what |
 |---|---|
-| ` + "`teacher_shapes.yaml`" + ` | the CPU demo's teacher: flow matching from scratch on the shapes data |
-| ` + "`teacher_shapes_long.yaml`" + ` | the long-run shapes teacher (patch 1, phrase text encoding, 60k scenes), trained in chained runs |
+| ` + "`teacher_shapes.yaml`" + ` | the CPU demo's teacher: flow matching from scratch on 60k shapes scenes (patch 1, phrase text encoding), in chained runs |
 | ` + "`bench_peer.yaml`" + ` | the peer shape of the CPU speed comparison with PyTorch (` + "`sprint bench`" + `) |
 | ` + "`demo.yaml`" + ` | the CPU demo (` + "`make demo`" + `): one sCM+LADD distillation on CPU, sampled and scored against the teacher |
 | ` + "`demo_ablation.yaml`" + ` | the demo's ablation (` + "`make demo-ablation`" + `): sCM+LADD, sCM only and LADD only |

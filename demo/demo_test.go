@@ -62,7 +62,7 @@ func TestDemoSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| teacher, 4 steps |", "| student sCM only, 1 step |", "LADD only", "**Ablation:**", "overview.png"} {
+	for _, want := range []string{"| teacher, 4 steps |", "student sCM only, 1 step", "LADD only", "**Ablation:**", "overview.png"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -348,7 +348,7 @@ func SampleScene(cfg ShapesConfig, index int) Scene {
 		return Scene{Size: cfg.ImageSize, Objects: objs}
 	}
 	// Two groups in opposite halves along a random axis; placements that leave the centres
-	// further apart across the axis than along it are drawn again.
+	// further apart across the axis than along it are drawn again (up to 100 times).
 	p0, p1 := drawPair(), drawPair()
 	axis := intn(2) // 0: left and right, 1: above and below
 	half := cfg.ImageSize / 2

@@ -249,17 +249,27 @@ func (j *Job) Execute(ctx context.Context) (train.Result, error) {
 	if err := checkpoints.ExportDiffusers(j.ExportDir(), j.model, params, checkpoints.ExportOptions{}); err != nil {
 		return res, fmt.Errorf("exporting the %s: %w", group, err)
 	}
-	// The EMA of the trained network, when the run keeps one, beside it (export/ema_<group>).
-	if e := j.Config.Train.EMA; e.Enabled && e.Group == group {
+	// The EMA of the trained network, when the run keeps one, beside it.
+	if dir := j.EMAExportDir(); dir != "" {
 		ema := "ema_" + group
-		if avg, ok := groups[ema]; ok {
-			dir := filepath.Join(filepath.Dir(j.ExportDir()), ema)
-			if err := checkpoints.ExportDiffusers(dir, j.model, model.Params(avg), checkpoints.ExportOptions{}); err != nil {
-				return res, fmt.Errorf("exporting the %s: %w", ema, err)
-			}
+		if err := checkpoints.ExportDiffusers(dir, j.model, model.Params(groups[ema]), checkpoints.ExportOptions{}); err != nil {
+			return res, fmt.Errorf("exporting the %s: %w", ema, err)
 		}
 	}
 	return res, nil
+}
+
+// EMAExportDir is where a completed job exports the EMA of its network (train.ema on the
+// trained group): <run>/export/ema_{teacher,student}; "" when the run keeps no such EMA.
+func (j *Job) EMAExportDir() string {
+	group := j.trainedGroup()
+	if e := j.Config.Train.EMA; !e.Enabled || e.Group != group || j.Config.Control.Enabled {
+		return ""
+	}
+	if _, ok := j.Run.Groups()["ema_"+group]; !ok {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(j.ExportDir()), "ema_"+group)
 }
 
 // ExportDir is where a completed job's network is exported.

@@ -71,6 +71,9 @@ func TestTeacherThenDistill(t *testing.T) {
 		t.Fatalf("teacher run: %+v\n%s", res, console.String())
 	}
 	export := tj.ExportDir()
+	if d := tj.EMAExportDir(); d != "" {
+		t.Errorf("a run without EMA has an EMA export %q", d)
+	}
 	for _, f := range []string{checkpoints.DiffusersWeightsFile, checkpoints.DiffusersConfigFile} {
 		if _, err := os.Stat(filepath.Join(export, f)); err != nil {
 			t.Fatalf("teacher export: %v", err)
@@ -347,7 +350,10 @@ func TestTeacherExportsEMA(t *testing.T) {
 	cfg.Train.EMA.Enabled, cfg.Train.EMA.Decay, cfg.Train.EMA.Group = true, 0.5, "teacher"
 	var console bytes.Buffer
 	tj, _, groups := complete(t, cfg, Teacher, Options{}, &console, "teacher run with EMA")
-	dir := filepath.Join(filepath.Dir(tj.ExportDir()), "ema_teacher")
+	dir := tj.EMAExportDir()
+	if dir != filepath.Join(filepath.Dir(tj.ExportDir()), "ema_teacher") {
+		t.Fatalf("EMAExportDir = %q", dir)
+	}
 	ema, err := checkpoints.LoadDiffusers(dir, cfg.Model, model.Teacher)
 	if err != nil {
 		t.Fatalf("EMA export: %v", err)

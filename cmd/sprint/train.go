@@ -107,6 +107,9 @@ func runJob(parent context.Context, cfg *config.Config, kind job.Kind, opts job.
 		fmt.Fprintf(opts.Console, "%s: %s at global step %d (checkpoint %s)\n", kind, res.Outcome, res.GlobalStep, res.Checkpoint)
 		if res.Outcome == train.OutcomeCompleted {
 			fmt.Fprintf(opts.Console, "exported to %s\n", j.ExportDir())
+			if dir := j.EMAExportDir(); dir != "" {
+				fmt.Fprintf(opts.Console, "exported its EMA to %s\n", dir)
+			}
 		}
 		if code := res.Outcome.ExitCode(); code != 0 {
 			return exitError{code: code}

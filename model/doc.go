@@ -19,7 +19,7 @@
 //
 // # The network (§8)
 //
-//	tokens = PatchEmbed(X)                                 p×p stride-p conv, no positional embedding
+//	tokens = PatchEmbed(X) [+ PE]                          p×p stride-p conv; 2-D sin-cos PE only under use_pe
 //	e      = MLP(sinusoid(c_noise)) [+ MLP(sinusoid(0.1·w))] c_noise = t (dense time, §4) or 1000·t
 //	t0     = Linear(SiLU(e))                               adaLN-single, 6D
 //	y      = RMSNorm(Linear(GELU_tanh(Linear(text))))      caption projection

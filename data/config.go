@@ -284,3 +284,37 @@ func (s ShapesConfig) TextEncoder() (*TextEncoder, error) {
 func (s ShapesConfig) LatentShape() [3]int {
 	return [3]int{3 * s.Patch * s.Patch, s.ImageSize / s.Patch, s.ImageSize / s.Patch}
 }
+
+// ContentDiff names the settings of other, as "data.shapes.<key> <theirs> (here <ours>)", that
+// give its rows other scenes, images, latents or text embeddings than s: everything but the
+// row count and the container. An empty text encoding counts as positional.
+func (s ShapesConfig) ContentDiff(other ShapesConfig) []string {
+	enc := func(e string) string {
+		if e == "" {
+			return TextEncodingPositional
+		}
+		return e
+	}
+	var diffs []string
+	for _, f := range []struct {
+		key          string
+		theirs, ours any
+	}{
+		{"seed", other.Seed, s.Seed},
+		{"image_size", other.ImageSize, s.ImageSize},
+		{"min_objects", other.MinObjects, s.MinObjects},
+		{"max_objects", other.MaxObjects, s.MaxObjects},
+		{"relation_halves", other.RelationHalves, s.RelationHalves},
+		{"patch", other.Patch, s.Patch},
+		{"embed_dim", other.EmbedDim, s.EmbedDim},
+		{"max_tokens", other.MaxTokens, s.MaxTokens},
+		{"text_seed", other.TextSeed, s.TextSeed},
+		{"text_encoding", enc(other.TextEncoding), enc(s.TextEncoding)},
+		{"control", other.Control, s.Control},
+	} {
+		if f.theirs != f.ours {
+			diffs = append(diffs, fmt.Sprintf("data.shapes.%s %v (here %v)", f.key, f.theirs, f.ours))
+		}
+	}
+	return diffs
+}

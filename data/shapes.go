@@ -349,7 +349,7 @@ func SampleScene(cfg ShapesConfig, index int) Scene {
 	}
 	// Two groups in opposite halves along a random axis; placements that leave the centres
 	// further apart across the axis than along it are drawn again (up to 100 times).
-	p0, p1 := drawPair(), drawPair()
+	groupPairs := []int{drawPair(), drawPair()}
 	axis := intn(2) // 0: left and right, 1: above and below
 	half := cfg.ImageSize / 2
 	region := func(g int) [4]int {
@@ -363,7 +363,7 @@ func SampleScene(cfg ShapesConfig, index int) Scene {
 	}
 	var objs []Object
 	for try := 0; try < 100; try++ {
-		objs = placeGroups(cfg.ImageSize, sizes, func(g int) int { return []int{p0, p1}[g] }, region, intn)
+		objs = placeGroups(cfg.ImageSize, sizes, func(g int) int { return groupPairs[g] }, region, intn)
 		if relationAxisIs(Scene{Size: cfg.ImageSize, Objects: objs}, axis) {
 			break
 		}

@@ -576,3 +576,20 @@ func TestTextEncodingRoles(t *testing.T) {
 		t.Error("side vectors: none must be zero, the others distinct unit-variance draws")
 	}
 }
+
+// TestContentDiff: the row count does not matter, an empty text encoding is the positional
+// one, and every content setting that differs is named with both values.
+func TestContentDiff(t *testing.T) {
+	a := DefaultShapesConfig()
+	b := a
+	b.NumSamples, b.TextEncoding = a.NumSamples+5, ""
+	a.TextEncoding = TextEncodingPositional
+	if d := a.ContentDiff(b); len(d) != 0 {
+		t.Errorf("same content: %v", d)
+	}
+	b.TextEncoding, b.RelationHalves = TextEncodingRoles, true
+	want := []string{"data.shapes.relation_halves true (here false)", "data.shapes.text_encoding roles (here positional)"}
+	if d := a.ContentDiff(b); !slices.Equal(d, want) {
+		t.Errorf("ContentDiff = %v, want %v", d, want)
+	}
+}

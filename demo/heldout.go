@@ -6,6 +6,7 @@ import (
 	"image"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/gomlx/gomlx/core/tensors"
 
@@ -16,13 +17,28 @@ import (
 	"github.com/sprint-distill/sprint/job"
 )
 
-// ensureShapes makes the shapes shards at data.paths[0] unless shards are there already.
+// ensureShapes makes the shapes shards at data.paths[0] unless shards are there already; shards
+// that are there must have been made with the config's data.shapes settings (ContentDiff), or
+// the teacher would be distilled on captions embedded another way.
 func ensureShapes(cfg *config.Config, out io.Writer) error {
 	if len(cfg.Data.Paths) == 0 {
 		return errors.New("data.paths: the demo needs a folder for the shapes shards")
 	}
 	dir := cfg.Data.Paths[0]
 	if matches, _ := filepath.Glob(filepath.Join(dir, "shapes-*")); len(matches) > 0 {
+		r, err := data.Open([]string{dir}, data.ReaderOptions{BatchSize: 1})
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		made, ok := data.ShapesConfigOf(r.Metadata(0))
+		if !ok {
+			return fmt.Errorf("data.paths: %s holds shards that are not a shapes dataset; give the demo an empty folder", dir)
+		}
+		if diff := cfg.Data.Shapes.ContentDiff(made); len(diff) > 0 {
+			return fmt.Errorf("data.paths: the shards in %s were made with %s; delete the folder (the demo remakes it) or point data.paths at another one",
+				dir, strings.Join(diff, ", "))
+		}
 		return nil
 	}
 	fmt.Fprintf(out, "demo: making %d shapes samples in %s\n", cfg.Data.Shapes.NumSamples, dir)

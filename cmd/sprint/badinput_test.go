@@ -183,6 +183,12 @@ func TestBadInputSuite(t *testing.T) {
 			return []string{"config", "validate", testfile.Write(t, tmp, "c1.yaml", "base: c2.yaml\n")}
 		}, nil, []string{"c1.yaml", "c2.yaml"}},
 		{"set without value", validateDemo("--set", "train.max_steps"), nil, []string{"expected key=value"}},
+		{"use_pe with zero interpolation", validateDemo("--set", "model.use_pe=true", "--set", "model.pe_interpolation=0"), nil, []string{"model.pe_interpolation", "must be > 0"}},
+		{"unknown text encoding", validateDemo("--set", "data.shapes.text_encoding=bag"), nil, []string{"text_encoding", `"bag"`, "positional, phrases, roles"}},
+		{"demo on shards made otherwise", func(t *testing.T, f fixtures, tmp string) []string {
+			return []string{"demo", "--config", "../../configs/demo.yaml", "--set", "data.paths=[" + f.shards + "]",
+				"--set", "demo.dir=" + filepath.Join(tmp, "demo"), "--set", "train.run_dir=" + tmp}
+		}, nil, []string{"data.paths", "/shapes were made with", "data.shapes.text_encoding positional (here phrases)", "delete the folder"}},
 		{"set unknown key", validateDemo("--set", "train.max_stepz=3"), nil, []string{"train.max_stepz", "did you mean train.max_steps"}},
 		{"env typo", validateDemo(), map[string]string{"SPRINT_TRAIN_MAX_STEP": "3"},
 			[]string{"SPRINT_TRAIN_MAX_STEP matches no config key", "SPRINT_TRAIN_MAX_STEPS"}},

@@ -53,13 +53,21 @@ demo-ablation: build
 demo-control: build
 	$(BIN) demo --config configs/demo_control.yaml
 
-# Reproduce the shipped teacher (assets/teacher_shapes) from scratch: about 4 hours on 2 cores;
-# rerun after an interruption, it resumes.
+# Reproduce the shipped teacher (assets/teacher_shapes) from scratch in its three stages
+# (configs/teacher_shapes.yaml, teacher_shapes_pe.yaml, teacher_shapes_roles.yaml; each fine-tunes
+# the previous one's exported weights): about 6 hours on 2 cores. Rerun after an interruption,
+# it resumes the stage it was in; finished stages are not trained again.
+TEACHER_STAGES := teacher_shapes:shapes_phr teacher_shapes_pe:shapes_phr_halves teacher_shapes_roles:shapes_roles_halves
+
 teacher: build
-	test -d runs/data/shapes_phr || $(BIN) data make-shapes runs/data/shapes_phr --config configs/teacher_shapes.yaml
-	$(BIN) train-teacher --config configs/teacher_shapes.yaml $$(test -d runs/teacher_shapes/checkpoints && echo --resume latest)
+	@set -e; for s in $(TEACHER_STAGES); do \
+	  name=$${s%%:*}; data=runs/data/$${s##*:}; \
+	  test -d $$data || $(BIN) data make-shapes $$data --config configs/$$name.yaml; \
+	  test -d runs/$$name/export/teacher || $(BIN) train-teacher --config configs/$$name.yaml \
+	    $$(test -d runs/$$name/checkpoints && echo --resume latest); \
+	done
 	mkdir -p assets/teacher_shapes
-	cp runs/teacher_shapes/export/ema_teacher/* assets/teacher_shapes/
+	cp runs/teacher_shapes_roles/export/ema_teacher/* assets/teacher_shapes/
 
 clean:
 	rm -rf bin

@@ -138,8 +138,6 @@ func Run(ctx context.Context, backend compute.Backend, cfg *config.Config, opts 
 	return rep, nil
 }
 
-// variantConfig returns the config of an ablation: scm_ladd as written, scm with the adversarial
-// term off, ladd with the consistency term off (session.train validates it).
 // sampledStudent is the student a demo samples after a distillation: the EMA of its weights when
 // the run keeps one (train.ema on the student group, as SANA-Sprint evaluates), else the
 // weights of its last step.
@@ -152,6 +150,9 @@ func sampledStudent(cfg *config.Config, groups map[string]train.Group) model.Par
 	return model.Params(groups[distill.StudentGroup])
 }
 
+// variantConfig returns the config of an ablation: scm_ladd as written, scm with the adversarial
+// term off (and as many steps as scm_ladd has G steps), ladd with the consistency term off
+// (session.train validates it).
 func variantConfig(cfg *config.Config, v string) (*config.Config, error) {
 	c := *cfg
 	c.Distill.CfgScales = append([]float64(nil), cfg.Distill.CfgScales...)
@@ -163,7 +164,10 @@ func variantConfig(cfg *config.Config, v string) (*config.Config, error) {
 			return nil, errors.New("demo variant scm_ladd needs distill.scm_lambda > 0 and distill.adv_lambda > 0")
 		}
 	case shapes.VariantSCM:
+		// Without LADD there is no D phase, so every global step would be a student update:
+		// the ablation compares students after the same number of updates instead.
 		c.Distill.AdvLambda = 0
+		c.Train.MaxSteps = cfg.Train.GSteps()
 	case shapes.VariantLADD:
 		c.Distill.ScmLambda = 0
 	default:

@@ -17,10 +17,13 @@ import (
 
 func TestVariantConfig(t *testing.T) {
 	cfg := config.Default()
+	cfg.Train.MaxSteps = 481 // 1:1 phases: 241 G steps and 240 D steps
+	// Every variant updates the student 241 times; sCM only has no D phase, so 241 steps.
 	for _, c := range []struct {
 		v        string
 		scm, adv float64
-	}{{"scm_ladd", 1, 0.5}, {"scm", 1, 0}, {"ladd", 0, 0.5}} {
+		steps    int64
+	}{{"scm_ladd", 1, 0.5, 481}, {"scm", 1, 0, 241}, {"ladd", 0, 0.5, 481}} {
 		vc, err := variantConfig(&cfg, c.v)
 		if err != nil {
 			t.Fatal(err)
@@ -28,11 +31,16 @@ func TestVariantConfig(t *testing.T) {
 		if vc.Distill.ScmLambda != c.scm || vc.Distill.AdvLambda != c.adv || vc.Train.Name != cfg.Train.Name+"_"+c.v {
 			t.Fatalf("%s: %+v", c.v, vc.Distill)
 		}
+		if vc.Train.MaxSteps != c.steps {
+			t.Errorf("%s: train.max_steps %d, want %d", c.v, vc.Train.MaxSteps, c.steps)
+		}
 	}
 	if _, err := variantConfig(&cfg, "gan"); err == nil {
 		t.Fatal("unknown variant accepted")
 	}
-	if !reflect.DeepEqual(cfg, config.Default()) {
+	want := config.Default()
+	want.Train.MaxSteps = 481
+	if !reflect.DeepEqual(cfg, want) {
 		t.Fatal("variantConfig modified its input")
 	}
 }

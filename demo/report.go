@@ -27,8 +27,8 @@ func writeReport(cfg *config.Config, rep *Report, start time.Time) error {
 	p("Teacher: `%s` (model preset `%s`), sampled by Euler steps of its guided ODE; students: sCM sampler.\n", rep.TeacherAt, cfg.Model.Preset)
 	p("Every row uses the same %d held-out prompts (not training rows) and the same starting noise; ", dc.Prompts)
 	p("guidance w = %.1f (CFG for the teacher, the guidance embedding for the students).\n\n", job.GuidanceScale(cfg.Distill))
-	p("Distillation: %d global steps per variant (G and D steps both count), batch %d, %s lr %.2g.\n",
-		cfg.Train.MaxSteps, cfg.Data.BatchSize, cfg.Train.Optimizer.Type, cfg.Train.Optimizer.LR)
+	p("Distillation: %d student updates per variant (%d global steps of G and D for sCM+LADD and LADD only; sCM only has no D phase), batch %d, %s lr %.2g (%s schedule).\n",
+		cfg.Train.GSteps(), cfg.Train.MaxSteps, cfg.Data.BatchSize, cfg.Train.Optimizer.Type, cfg.Train.Optimizer.LR, cfg.Train.LRSchedule.Type)
 	if e := cfg.Train.EMA; e.Enabled && e.Group == distill.StudentGroup {
 		p("The students are sampled from the EMA of their weights (decay %g per generator step).\n", e.Decay)
 	}

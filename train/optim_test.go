@@ -472,6 +472,14 @@ func TestScheduledSteps(t *testing.T) {
 		if got := c.ScheduledSteps(); got != tc.want {
 			t.Errorf("max %d ratio %d:%d step_on %s: %d scheduled steps, want %d", tc.max, tc.g, tc.d, tc.stepOn, got, tc.want)
 		}
+		// G steps do not depend on step_on: 10 global steps at 1:1 are 5 G steps either way.
+		wantG := tc.want
+		if tc.stepOn == "all" {
+			wantG = 5
+		}
+		if got := c.GSteps(); got != wantG {
+			t.Errorf("max %d ratio %d:%d: %d G steps, want %d", tc.max, tc.g, tc.d, got, wantG)
+		}
 	}
 }
 

@@ -65,7 +65,16 @@ func (c Config) BaseLR() (lr float64, scaled bool) {
 // ScheduledSteps returns how many scheduler steps a run of maxSteps global steps takes with
 // the phase ratio g:d: every step for step_on "all", the G steps for "g".
 func (c Config) ScheduledSteps() int64 {
-	if c.LRSchedule.StepOn == "all" || c.PhaseRatio.D == 0 {
+	if c.LRSchedule.StepOn == "all" {
+		return c.MaxSteps
+	}
+	return c.GSteps()
+}
+
+// GSteps returns how many G steps (the trained network's updates) a run of maxSteps global
+// steps takes with the phase ratio g:d; all of them when there is no D phase.
+func (c Config) GSteps() int64 {
+	if c.PhaseRatio.D == 0 {
 		return c.MaxSteps
 	}
 	cycle := int64(c.PhaseRatio.G + c.PhaseRatio.D)

@@ -57,7 +57,9 @@ objects where the control map puts them.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "winner at one step: %s\n", rep.Winner)
+				if rep.Winner != "" { // no students (demo.variants []): teacher rows only
+					fmt.Fprintf(cmd.OutOrStdout(), "winner at one step: %s\n", rep.Winner)
+				}
 				return nil
 			})
 		},

@@ -24,7 +24,8 @@ type DemoConfig struct {
 	// StudentSteps are each student's rows (sCM sampler steps).
 	StudentSteps []int `mapstructure:"student_steps"`
 	// Variants are the ablations distilled and compared: "scm_ladd" (the config as written),
-	// "scm" (distill.adv_lambda 0) and "ladd" (distill.scm_lambda 0).
+	// "scm" (distill.adv_lambda 0, run for as many steps as scm_ladd has G steps, so that every
+	// student gets the same number of updates) and "ladd" (distill.scm_lambda 0).
 	Variants []string `mapstructure:"variants"`
 	// GridPrompts is how many prompts the PNG grids show.
 	GridPrompts int `mapstructure:"grid_prompts"`

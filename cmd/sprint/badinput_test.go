@@ -188,7 +188,7 @@ func TestBadInputSuite(t *testing.T) {
 		{"demo on shards made otherwise", func(t *testing.T, f fixtures, tmp string) []string {
 			return []string{"demo", "--config", "../../configs/demo.yaml", "--set", "data.paths=[" + f.shards + "]",
 				"--set", "demo.dir=" + filepath.Join(tmp, "demo"), "--set", "train.run_dir=" + tmp}
-		}, nil, []string{"data.paths", "/shapes were made with", "data.shapes.text_encoding positional (here phrases)", "delete the folder"}},
+		}, nil, []string{"data.paths", "/shapes were made with", "data.shapes.text_encoding positional (here roles)", "delete the folder"}},
 		{"set unknown key", validateDemo("--set", "train.max_stepz=3"), nil, []string{"train.max_stepz", "did you mean train.max_steps"}},
 		{"env typo", validateDemo(), map[string]string{"SPRINT_TRAIN_MAX_STEP": "3"},
 			[]string{"SPRINT_TRAIN_MAX_STEP matches no config key", "SPRINT_TRAIN_MAX_STEPS"}},

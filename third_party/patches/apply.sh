@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # apply.sh — rebuild third_party/compute: github.com/gomlx/compute v0.1.14 as the Go module proxy
-# serves it, these patches applied in order (0001 … 0004), then gofmt over the whole tree (the
+# serves it, these patches applied in order (0001, 0002, …), then gofmt over the whole tree (the
 # upstream tree has a few files gofmt would change; whitespace only).
 #
 #   third_party/patches/apply.sh           rewrite third_party/compute

@@ -132,6 +132,13 @@ func compareFlatData(a, b any) bool {
 	return true
 }
 
+// SIMDTailPad is the slack allocated after every buffer's bytes (outside its length, inside
+// its capacity). Go's archsimd Load*Part functions load a whole vector (up to 64 bytes) and
+// then mask it, so a partial load of a buffer's last elements reads past the buffer's end;
+// when the allocation ended at an unmapped page, that read faulted (SIGSEGV in the SIMD
+// binary ops). With the slack such reads stay inside the allocation.
+const SIMDTailPad = 64
+
 type bufferPoolKey struct {
 	bucketedSize int
 }
@@ -176,7 +183,7 @@ func (b *Backend) GetBuffer(shape shapes.Shape) (*Buffer, error) {
 		buf = item.(*Buffer) //nolint:errcheck
 		// fmt.Printf("> Reusing buffer: \t(%s) %s\n", humanize.Bytes(bucketedSize), shape)
 	} else {
-		buf = &Buffer{RawBytes: make([]byte, bucketedSize)}
+		buf = &Buffer{RawBytes: make([]byte, bucketedSize+SIMDTailPad)[:bucketedSize]}
 		// fmt.Printf("> Creating buffer:\t(%s) %s\n", humanize.Bytes(bucketedSize), shape)
 	}
 	buf.RawBackend = b

@@ -205,6 +205,8 @@ func TestBadInputSuite(t *testing.T) {
 		{"negative learning rate", validateDemo("--set", "train.optimizer.lr=-1"), nil, []string{"train.optimizer.lr"}},
 		{"validate bad run kind", validateDemo("--run", "gan"), nil, []string{`--run "gan"`, "distill or train-teacher"}},
 		{"validate two configs", validateDemo("--config", "../../configs/teacher_shapes.yaml"), nil, []string{"give the config once"}},
+		{"validate a teacher fine-tune as a distillation", static("config", "validate", "../../configs/teacher_shapes_pe.yaml"), nil,
+			[]string{"teacher_shapes_pe.yaml", "distill.head_block_ids", "because distill.teacher_weights is set", "--run train-teacher"}},
 		{"recipe without inputs", static("config", "validate", "--config", "../../configs/sana_sprint_600m_1024px.yaml", "--check-paths"), nil,
 			[]string{"data.paths: data/sana_1024px/*.arrow matches no shards", "distill.teacher_weights: weights/SANA_Sprint_0.6B", "null_embedding.safetensors not found", "sprint text encode"}},
 		{"distill recipe without inputs", func(t *testing.T, f fixtures, tmp string) []string {

@@ -100,6 +100,11 @@ without starting a run.`,
 				return err
 			}
 			if err := job.CheckConfig(cfg, kind); err != nil {
+				if valRun == "" && kind == job.Distill {
+					// A teacher fine-tune also sets distill.teacher_weights (its starting weights).
+					return fmt.Errorf("config %s: %w\n(checked as a distillation because distill.teacher_weights is set; "+
+						"for a teacher fine-tune pass --run train-teacher)", path, err)
+				}
 				return fmt.Errorf("config %s: %w", path, err)
 			}
 			if checkPaths {

@@ -162,3 +162,26 @@ func TestVerdictOneVariant(t *testing.T) {
 		t.Errorf("verdict %q speaks of an ablation with one variant", got)
 	}
 }
+
+// TestDistillationSteps: the report counts student updates for the variants the demo runs; the
+// note about sCM only having no D phase appears only when several variants are compared.
+func TestDistillationSteps(t *testing.T) {
+	cfg, err := config.Load(filepath.Join("..", "configs", "demo.yaml"), []string{"train.max_steps=480"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		variants []string
+		want     string
+	}{
+		{[]string{"scm_ladd"}, "240 student updates (480 global steps, G and D in turn)"},
+		{[]string{"ladd"}, "240 student updates (480 global steps, G and D in turn)"},
+		{[]string{"scm"}, "240 student updates"},
+		{[]string{"scm_ladd", "scm", "ladd"}, "240 student updates per variant (480 global steps of G and D for sCM+LADD and LADD only; sCM only has no D phase)"},
+	} {
+		cfg.Demo.Variants = c.variants
+		if got := distillationSteps(cfg); got != c.want {
+			t.Errorf("variants %v: %q, want %q", c.variants, got, c.want)
+		}
+	}
+}

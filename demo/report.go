@@ -10,6 +10,7 @@ import (
 
 	"github.com/sprint-distill/sprint/config"
 	"github.com/sprint-distill/sprint/distill"
+	"github.com/sprint-distill/sprint/eval/shapes"
 	"github.com/sprint-distill/sprint/job"
 )
 
@@ -27,8 +28,8 @@ func writeReport(cfg *config.Config, rep *Report, start time.Time) error {
 	p("Teacher: `%s` (model preset `%s`), sampled by Euler steps of its guided ODE; students: sCM sampler.\n", rep.TeacherAt, cfg.Model.Preset)
 	p("Every row uses the same %d held-out prompts (not training rows) and the same starting noise; ", dc.Prompts)
 	p("guidance w = %.1f (CFG for the teacher, the guidance embedding for the students).\n\n", job.GuidanceScale(cfg.Distill))
-	p("Distillation: %d student updates per variant (%d global steps of G and D for sCM+LADD and LADD only; sCM only has no D phase), batch %d, %s lr %.2g (%s schedule).\n",
-		cfg.Train.GSteps(), cfg.Train.MaxSteps, cfg.Data.BatchSize, cfg.Train.Optimizer.Type, cfg.Train.Optimizer.LR, cfg.Train.LRSchedule.Type)
+	p("Distillation: %s, batch %d, %s lr %.2g (%s schedule).\n", distillationSteps(cfg),
+		cfg.Data.BatchSize, cfg.Train.Optimizer.Type, cfg.Train.Optimizer.LR, cfg.Train.LRSchedule.Type)
 	if e := cfg.Train.EMA; e.Enabled && e.Group == distill.StudentGroup {
 		p("The students are sampled from the EMA of their weights (decay %g per generator step).\n", e.Decay)
 	}
@@ -148,4 +149,18 @@ func percentWithPosition(rep *Report) int {
 		return 0
 	}
 	return 100 * rep.Rows[0].Acc.PositionImages / rep.Rows[0].Acc.Images
+}
+
+// distillationSteps says how many student updates each variant gets, worded for the variants
+// the demo runs: a single variant needs no note about the others.
+func distillationSteps(cfg *config.Config) string {
+	g, all := cfg.Train.GSteps(), cfg.Train.MaxSteps
+	vs := cfg.Demo.Variants
+	switch {
+	case len(vs) == 1 && vs[0] == shapes.VariantSCM:
+		return fmt.Sprintf("%d student updates", g)
+	case len(vs) == 1:
+		return fmt.Sprintf("%d student updates (%d global steps, G and D in turn)", g, all)
+	}
+	return fmt.Sprintf("%d student updates per variant (%d global steps of G and D for sCM+LADD and LADD only; sCM only has no D phase)", g, all)
 }

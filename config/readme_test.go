@@ -176,3 +176,30 @@ func TestDefaultConfigRoundTrip(t *testing.T) {
 		t.Fatalf("default config does not round-trip:\n%s", b)
 	}
 }
+
+// TestTeacherCooldownStage: stage 4 of the shipped teacher (teacher_shapes_cooldown.yaml) is
+// stage 3 (teacher_shapes_roles.yaml) with only the run, its start and the learning rate changed:
+// same model, data, batch and EMA, so the demo configs, based on stage 3, match the shipped teacher.
+func TestTeacherCooldownStage(t *testing.T) {
+	stage3, err := Load(filepath.Join("..", "configs", "teacher_shapes_roles.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stage4, err := Load(filepath.Join("..", "configs", "teacher_shapes_cooldown.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := stage4.Distill.TeacherWeights, "runs/teacher_shapes_roles/export/ema_teacher"; got != want {
+		t.Errorf("stage 4 starts from %q, want stage 3's EMA %q", got, want)
+	}
+	if stage4.Train.LRSchedule.Type != "cosine" {
+		t.Errorf("stage 4 lr schedule %q, want cosine", stage4.Train.LRSchedule.Type)
+	}
+	same := *stage4
+	same.Distill.TeacherWeights = stage3.Distill.TeacherWeights
+	same.Train.Name, same.Train.MaxSteps = stage3.Train.Name, stage3.Train.MaxSteps
+	same.Train.Optimizer.LR, same.Train.LRSchedule = stage3.Train.Optimizer.LR, stage3.Train.LRSchedule
+	if !reflect.DeepEqual(same, *stage3) {
+		t.Errorf("teacher_shapes_cooldown.yaml differs from teacher_shapes_roles.yaml beyond the run name, max_steps, the start weights and the lr")
+	}
+}

@@ -56,7 +56,7 @@ demo-control: build
 # Reproduce the shipped teacher (assets/teacher_shapes) from scratch in its four stages
 # (configs/teacher_shapes.yaml, teacher_shapes_pe.yaml, teacher_shapes_roles.yaml,
 # teacher_shapes_cooldown.yaml; each fine-tunes the previous one's exported weights): about
-# 6.5 hours on 2 cores. Rerun after an interruption,
+# 7 hours on 2 cores. Rerun after an interruption,
 # it resumes the stage it was in; finished stages are not trained again.
 TEACHER_STAGES := teacher_shapes:shapes_phr teacher_shapes_pe:shapes_phr_halves teacher_shapes_roles:shapes_roles_halves teacher_shapes_cooldown:shapes_roles_halves
 
@@ -68,7 +68,7 @@ teacher: build
 	    $$(test -d runs/$$name/checkpoints && echo --resume latest); \
 	done
 	mkdir -p assets/teacher_shapes
-	cp runs/teacher_shapes_cooldown/export/teacher/* assets/teacher_shapes/
+	cp runs/teacher_shapes_cooldown/export/ema_teacher/* assets/teacher_shapes/
 
 clean:
 	rm -rf bin

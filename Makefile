@@ -56,8 +56,8 @@ demo-control: build
 # Reproduce the shipped teacher (assets/teacher_shapes) from scratch in its four stages
 # (configs/teacher_shapes.yaml, teacher_shapes_pe.yaml, teacher_shapes_roles.yaml,
 # teacher_shapes_cooldown.yaml; each fine-tunes the previous one's exported weights): about
-# 7 hours on 2 cores. Rerun after an interruption,
-# it resumes the stage it was in; finished stages are not trained again.
+# 7 hours on 2 cores. Rerun after an interruption, it resumes the stage it was in; finished
+# stages are not trained again.
 TEACHER_STAGES := teacher_shapes:shapes_phr teacher_shapes_pe:shapes_phr_halves teacher_shapes_roles:shapes_roles_halves teacher_shapes_cooldown:shapes_roles_halves
 
 teacher: build

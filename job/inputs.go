@@ -43,8 +43,9 @@ func (e *MissingInputsError) Error() string {
 
 // CheckInputs looks for every local input a run of kind needs (shards, teacher weights, the
 // null caption) without opening any of them, and returns a *MissingInputsError listing all that
-// are absent, each with how to produce it; nil when everything is there.
-func CheckInputs(cfg *config.Config, kind Kind) error {
+// are absent, each with how to produce it; nil when everything is there. configPath is the
+// config file the run was given ("" if none); the hints name it in the commands they suggest.
+func CheckInputs(cfg *config.Config, kind Kind, configPath string) error {
 	var missing []MissingInput
 	add := func(key, path, problem, howTo string) {
 		missing = append(missing, MissingInput{Key: key, Path: path, Problem: problem, HowTo: howTo})
@@ -55,8 +56,7 @@ func CheckInputs(cfg *config.Config, kind Kind) error {
 		add("data.paths", "(empty)", "names no shards",
 			"list Arrow/Parquet shards; `sprint data make-shapes DIR` makes the demo's, `sprint data encode` encodes images with captions")
 	case err != nil:
-		add("data.paths", strings.Join(cfg.Data.Paths, ", "), "matches no shards",
-			"encode images with captions into shards with `sprint data encode`, or point data.paths at existing ones")
+		add("data.paths", strings.Join(cfg.Data.Paths, ", "), "matches no shards", shardsHowTo(cfg, configPath))
 	}
 	if kind == Distill || cfg.Distill.TeacherWeights != "" {
 		w := cfg.Distill.TeacherWeights
@@ -66,8 +66,7 @@ func CheckInputs(cfg *config.Config, kind Kind) error {
 				"a diffusers SanaTransformer2DModel folder (e.g. the transformer/ folder of Efficient-Large-Model/SANA_Sprint_1.6B_1024px_teacher_diffusers), or train one with `sprint train-teacher`")
 		default:
 			if _, _, err := safetensors.Resolve(w); err != nil {
-				add("distill.teacher_weights", w, "is not a weights file or diffusers folder ("+err.Error()+")",
-					"download the teacher in the diffusers layout to that folder, or train one with `sprint train-teacher`")
+				add("distill.teacher_weights", w, "is not a weights file or diffusers folder ("+err.Error()+")", teacherHowTo(w))
 			}
 		}
 	}
@@ -82,8 +81,8 @@ func CheckInputs(cfg *config.Config, kind Kind) error {
 	switch {
 	case len(shards) > 0 && !isShapesShard(shards[0]):
 		nullDir = filepath.Dir(shards[0])
-	case len(shards) == 0 && len(cfg.Data.Paths) > 0:
-		// Where the shards will be: the folder of the first pattern (or the pattern itself).
+	case len(shards) == 0 && len(cfg.Data.Paths) > 0 && !describesShapes(cfg):
+		// Where the shards will be (shapes shards carry their own null caption): the folder of the first pattern (or the pattern itself).
 		nullDir = cfg.Data.Paths[0]
 		if st, err := os.Stat(nullDir); err != nil || !st.IsDir() {
 			nullDir = filepath.Dir(nullDir)
@@ -100,6 +99,64 @@ func CheckInputs(cfg *config.Config, kind Kind) error {
 		return nil
 	}
 	return &MissingInputsError{Kind: kind, Missing: missing}
+}
+
+// shardsHowTo says how to get the shards of data.paths. When the model takes the latents and
+// captions of the shapes dataset the config describes (data.shapes), that is `sprint data
+// make-shapes` with this config; otherwise encoding images with captions.
+func shardsHowTo(cfg *config.Config, configPath string) string {
+	encode := "encode images with captions into shards with `sprint data encode`, or point data.paths at existing ones"
+	if !describesShapes(cfg) {
+		return encode
+	}
+	dir := cfg.Data.Paths[0]
+	if strings.ContainsAny(dir, "*?[") || filepath.Ext(dir) != "" {
+		dir = filepath.Dir(dir)
+	}
+	with := ""
+	if configPath != "" {
+		with = " --config " + configPath
+	}
+	return fmt.Sprintf("`sprint data make-shapes %s%s` renders the shapes dataset this config describes (data.shapes); "+
+		"for your own images, `sprint data encode` writes shards from images with captions", dir, with)
+}
+
+// describesShapes reports whether the model's input is what the config's shapes dataset
+// renders: latents (3·patch², size/patch, size/patch) and captions data.shapes.embed_dim wide.
+func describesShapes(cfg *config.Config) bool {
+	m, err := cfg.Model.Resolved()
+	s := cfg.Data.Shapes
+	if err != nil || s.Patch <= 0 {
+		return false
+	}
+	return m.InChannels == 3*s.Patch*s.Patch && m.LatentSize == s.ImageSize/s.Patch && m.CaptionDim == s.EmbedDim
+}
+
+// teacherHowTo says how to get the teacher weights at w. A path of the form
+// <run_dir>/<name>/export/<group> is the export a completed run writes: the hint names that run,
+// says whether its folder has checkpoints to resume or export, and points at `make teacher` for
+// the shipped shapes teacher's stages.
+func teacherHowTo(w string) string {
+	download := "download the teacher in the diffusers layout to that folder, or train one with `sprint train-teacher`"
+	clean := filepath.Clean(w)
+	export := filepath.Dir(clean)
+	if filepath.Base(export) != "export" {
+		return download
+	}
+	run := filepath.Dir(export)
+	name, group := filepath.Base(run), filepath.Base(clean)
+	how := fmt.Sprintf("it is the %s export of run %q, written when that run completes: run the config whose train.name is %s "+
+		"(with train.run_dir %s) first", group, name, name, filepath.Dir(run))
+	if latest, err := os.Stat(filepath.Join(run, "checkpoints", "latest")); err == nil && !latest.IsDir() {
+		how = fmt.Sprintf("it is the %s export of run %q, written when that run completes; %s has checkpoints: "+
+			"finish the run with --resume latest, or export its latest one now with "+
+			"`sprint checkpoint export %s --group %s --out %s`",
+			group, name, run, run, group, w)
+	}
+	if strings.HasPrefix(name, "teacher_shapes") {
+		how += "; `make teacher` runs every stage of the shipped shapes teacher in order"
+	}
+	return how
 }
 
 // isShapesShard reports whether a shard is of the shapes dataset, which encodes its own null

@@ -44,6 +44,8 @@ type Options struct {
 	AllowConfigChange bool
 	// Console receives progress lines (default stdout).
 	Console io.Writer
+	// ConfigPath is the config file the run was given, for the commands error hints suggest.
+	ConfigPath string
 }
 
 // Job is a training run assembled from a config: its data, networks, phases and validation.
@@ -66,7 +68,7 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 	if err := CheckConfig(cfg, kind); err != nil {
 		return nil, err
 	}
-	if err := CheckInputs(cfg, kind); err != nil {
+	if err := CheckInputs(cfg, kind, opts.ConfigPath); err != nil {
 		return nil, err
 	}
 	if w := cfg.Distill.TeacherWeights; w != "" {

@@ -209,6 +209,15 @@ func TestBadInputSuite(t *testing.T) {
 			[]string{"teacher_shapes_pe.yaml", "distill.head_block_ids", "because distill.teacher_weights is set", "--run train-teacher"}},
 		{"recipe without inputs", static("config", "validate", "--config", "../../configs/sana_sprint_600m_1024px.yaml", "--check-paths"), nil,
 			[]string{"data.paths: data/sana_1024px/*.arrow matches no shards", "distill.teacher_weights: weights/SANA_Sprint_0.6B", "null_embedding.safetensors not found", "sprint text encode"}},
+		{"shapes stage without its data and previous stage", static("config", "validate", "../../configs/teacher_shapes_cooldown.yaml", "--run", "train-teacher", "--check-paths"), nil,
+			[]string{"needs 2 input(s)", "`sprint data make-shapes runs/data/shapes_roles_halves --config ../../configs/teacher_shapes_cooldown.yaml`",
+				`ema_teacher export of run "teacher_shapes_roles"`, "train.name is teacher_shapes_roles", "`make teacher`"}},
+		{"teacher export of a stopped run", func(t *testing.T, f fixtures, tmp string) []string {
+			run := filepath.Join(tmp, "stage3")
+			testfile.Write(t, run, "checkpoints/latest", "step-000000010.safetensors\n")
+			return []string{"config", "validate", "../../configs/teacher_shapes_cooldown.yaml", "--run", "train-teacher", "--check-paths",
+				"--set", "distill.teacher_weights=" + filepath.Join(run, "export", "ema_teacher")}
+		}, nil, []string{"stage3 has checkpoints", "--resume latest", "`sprint checkpoint export ", "stage3 --group ema_teacher --out "}},
 		{"distill recipe without inputs", func(t *testing.T, f fixtures, tmp string) []string {
 			return []string{"distill", "--config", "../../configs/sana_sprint_600m_1024px.yaml", "--set", "train.run_dir=" + tmp}
 		}, nil, []string{"distill needs 3 input(s)", "data/sana_1024px/*.arrow", "teacher_weights"}},

@@ -108,7 +108,7 @@ without starting a run.`,
 				return fmt.Errorf("config %s: %w", path, err)
 			}
 			if checkPaths {
-				if err := job.CheckInputs(cfg, kind); err != nil {
+				if err := job.CheckInputs(cfg, kind, path); err != nil {
 					return fmt.Errorf("config %s: %w", path, err)
 				}
 			}

@@ -35,7 +35,7 @@ func newTrainCmd(kind job.Kind) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runJob(cmdContext(cmd), cfg, kind, job.Options{Dir: dir, Resume: resume, AllowConfigChange: allowChange, Console: cmd.OutOrStdout()})
+			return runJob(cmdContext(cmd), cfg, kind, job.Options{Dir: dir, Resume: resume, AllowConfigChange: allowChange, Console: cmd.OutOrStdout(), ConfigPath: cfgPath})
 		},
 	}
 	switch kind {

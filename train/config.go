@@ -44,6 +44,10 @@ type Config struct {
 	Seed int64 `mapstructure:"seed"`
 	// PhaseRatio is the number of consecutive G and D steps per cycle (1:1 in the reference).
 	PhaseRatio PhaseRatio `mapstructure:"phase_ratio"`
+	// DLRScale multiplies the learning rate of the phases other than the generator's (the
+	// discriminator heads) after auto_lr; 1 gives them the generator's base lr, as the reference
+	// does (its optimizer_D section is read by nothing).
+	DLRScale float64 `mapstructure:"d_lr_scale"`
 	// NaNSkipLimit is how many consecutive skipped (non-finite) steps end the run with an error.
 	NaNSkipLimit int `mapstructure:"nan_skip_limit"`
 	// Precision says where the weights the run trains are kept, relative to model.dtype (the
@@ -163,6 +167,7 @@ func DefaultConfig() Config {
 		LogEvery:        20,
 		Seed:            42,
 		PhaseRatio:      PhaseRatio{G: 1, D: 1},
+		DLRScale:        1,
 		NaNSkipLimit:    100,
 		Precision:       PrecisionMixed,
 	}
@@ -248,6 +253,9 @@ func (c Config) Validate() error {
 	}
 	if c.PhaseRatio.D < 0 {
 		bad("phase_ratio.d", "must be >= 0, got %d", c.PhaseRatio.D)
+	}
+	if !(c.DLRScale > 0) || math.IsInf(c.DLRScale, 0) {
+		bad("d_lr_scale", "must be a finite number > 0, got %g", c.DLRScale)
 	}
 	if c.NaNSkipLimit < 1 {
 		bad("nan_skip_limit", "must be >= 1, got %d", c.NaNSkipLimit)

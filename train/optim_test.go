@@ -516,6 +516,31 @@ func TestNewPhasesScheduleLength(t *testing.T) {
 	if got := gd[1].LR(25); got != 1 {
 		t.Fatalf("D phase lr = %v, want the base lr 1", got)
 	}
+	// d_lr_scale multiplies the D phase's lr only; with step_on all D follows the schedule too.
+	cfg.DLRScale = 4
+	scaled, err := NewPhases(b, cfg,
+		PhaseSpec{Name: "g", Loss: loss, Trainable: "w", Repeat: 1, Generator: true},
+		PhaseSpec{Name: "d", Loss: loss, Trainable: "h", Repeat: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, d := scaled[0].LR(25), scaled[1].LR(25); math.Abs(g-0.5) > 1e-12 || d != 4 {
+		t.Fatalf("d_lr_scale 4: lr(25) G %v, D %v; want 0.5 and 4", g, d)
+	}
+	cfg.LRSchedule.StepOn = "all"
+	all, err := NewPhases(b, cfg,
+		PhaseSpec{Name: "g", Loss: loss, Trainable: "w", Repeat: 1, Generator: true},
+		PhaseSpec{Name: "d", Loss: loss, Trainable: "h", Repeat: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, d := all[0].LR(50), all[1].LR(50); math.Abs(g-0.5) > 1e-12 || math.Abs(d-2) > 1e-12 {
+		t.Fatalf("d_lr_scale 4, step_on all: lr(50) G %v, D %v; want 0.5 and 2", g, d)
+	}
+	cfg.DLRScale = 0
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "d_lr_scale") {
+		t.Fatalf("d_lr_scale 0 accepted: %v", err)
+	}
 }
 
 func TestEMA(t *testing.T) {

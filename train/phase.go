@@ -89,6 +89,9 @@ func NewPhase(backend compute.Backend, cfg Config, spec PhaseSpec) (Phase, error
 		return Phase{}, fmt.Errorf("phase %q: %w", spec.Name, err)
 	}
 	base, _ := cfg.BaseLR()
+	if !spec.Generator {
+		base *= cfg.DLRScale
+	}
 	scheduled := spec.Generator || cfg.LRSchedule.StepOn == "all"
 	lr := ConstantWithWarmup(base, 0)
 	if scheduled {

@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/sprint-distill/sprint/checkpoints"
 	"github.com/sprint-distill/sprint/config"
 	"github.com/sprint-distill/sprint/distill"
 	"github.com/sprint-distill/sprint/eval/shapes"
@@ -32,7 +33,8 @@ type Options struct {
 // Row is one line of the demo's table: one network sampled at one step count.
 type Row struct {
 	Name    string // e.g. "teacher 20 steps", "student (sCM+LADD) 1 step"
-	Variant string // "" for the teacher
+	Variant string // "" for the teacher and for students from demo.students
+	Weights string // the demo.students entry a row samples; "" for the teacher and the variants
 	Steps   int
 	FD      float64 // Fréchet distance to held-out real images in the shapes feature space
 	MSE     float64 // mean squared latent distance to the 20-step teacher from the same noise
@@ -59,6 +61,10 @@ type Report struct {
 // writes PNG grids and <demo.dir>/report.md with a Fréchet distance and compositional accuracy
 // for every row.
 func Run(ctx context.Context, backend compute.Backend, cfg *config.Config, opts Options) (*Report, error) {
+	external, err := loadStudents(cfg)
+	if err != nil {
+		return nil, err
+	}
 	s, err := begin(ctx, backend, cfg, opts, nil)
 	if err != nil {
 		return nil, err
@@ -130,12 +136,51 @@ func Run(ctx context.Context, backend compute.Backend, cfg *config.Config, opts 
 			rep.Rows = append(rep.Rows, r)
 		}
 	}
+	// Students distilled elsewhere (demo.students), on the same prompts and noise.
+	for i, path := range dc.Students {
+		student := external[i]
+		fmt.Fprintf(s.out, "demo: sampling the student %s at %v steps\n", path, dc.StudentSteps)
+		for _, steps := range dc.StudentSteps {
+			t1 := time.Now()
+			lat, err := distill.SampleStudent(backend, mcfg, student, text, mask, noise, distill.StudentSampling{Steps: steps, Guidance: w, Seed: int64(dc.NoiseSeed)})
+			if err != nil {
+				return nil, err
+			}
+			r := Row{Name: fmt.Sprintf("student %s, %d step%s", path, steps, plural(steps)), Weights: path, Steps: steps}
+			if err := score(&r, lat, time.Since(t1)); err != nil {
+				return nil, err
+			}
+			if r.MSE, err = latentMSE(lat, teacherRef); err != nil {
+				return nil, err
+			}
+			rep.Rows = append(rep.Rows, r)
+		}
+	}
 	rep.Winner = pickWinner(rep.Rows)
 	if err := writeReport(cfg, rep, s.start); err != nil {
 		return nil, err
 	}
 	s.done(dc.Dir, rep.Total)
 	return rep, nil
+}
+
+// loadStudents loads the students of demo.students, before the demo makes or samples anything,
+// so that a bad path fails at once.
+func loadStudents(cfg *config.Config) ([]model.Params, error) {
+	if len(cfg.Demo.Students) == 0 {
+		return nil, nil
+	}
+	mcfg, err := cfg.Model.Resolved()
+	if err != nil {
+		return nil, err
+	}
+	students := make([]model.Params, len(cfg.Demo.Students))
+	for i, path := range cfg.Demo.Students {
+		if students[i], err = checkpoints.LoadDiffusers(path, mcfg, model.Student); err != nil {
+			return nil, fmt.Errorf("demo.students[%d]: %w (want a student's weights: a diffusers folder such as <run>/export/student, or a .safetensors file)", i, err)
+		}
+	}
+	return students, nil
 }
 
 // sampledStudent is the student a demo samples after a distillation: the EMA of its weights when

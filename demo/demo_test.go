@@ -80,6 +80,40 @@ func TestDemoSmoke(t *testing.T) {
 	}
 }
 
+// TestDemoStudentsFromElsewhere: a student listed in demo.students is sampled and scored like a
+// distilled variant: the export of a demo's own student, given back through demo.students to a
+// demo that distils nothing, gets the same numbers on the same prompts and noise, and the
+// report names it without taking it for the teacher or a variant.
+func TestDemoStudentsFromElsewhere(t *testing.T) {
+	cfg, first := runSmoke(t, Run, "demo.yaml", "demo.teacher_steps=[4]")
+	export := filepath.Join(cfg.Demo.Dir, "scm_ladd", "export", "student")
+	cfg2, second := runSmoke(t, Run, "demo.yaml", "demo.teacher_steps=[4]", "demo.variants=[]", "demo.students=["+export+"]")
+	if len(first.Rows) != 3 || len(second.Rows) != 3 {
+		t.Fatalf("%d and %d rows, want 3 each (teacher at 4 steps, student at 1 and 2)", len(first.Rows), len(second.Rows))
+	}
+	for i := 1; i < 3; i++ {
+		a, b := first.Rows[i], second.Rows[i]
+		if b.Weights != export || b.Variant != "" || b.Steps != a.Steps {
+			t.Fatalf("row %d: %+v", i, b)
+		}
+		if a.FD != b.FD || a.MSE != b.MSE || a.Acc != b.Acc {
+			t.Errorf("%d steps: distilled FD %v MSE %v acc %+v; from demo.students FD %v MSE %v acc %+v", a.Steps, a.FD, a.MSE, a.Acc, b.FD, b.MSE, b.Acc)
+		}
+	}
+	if second.Winner != "" {
+		t.Errorf("winner %q among students not distilled here", second.Winner)
+	}
+	md, err := os.ReadFile(filepath.Join(cfg2.Demo.Dir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| student " + export + ", 1 step |", "not distilled here (demo.students): " + export, "No student was distilled here"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
 // TestDemoConfigOneVariant: `make demo` distils sCM+LADD only; the ablations are
 // configs/demo_ablation.yaml, the same config otherwise.
 func TestDemoConfigOneVariant(t *testing.T) {

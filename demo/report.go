@@ -41,6 +41,9 @@ func writeReport(cfg *config.Config, rep *Report, start time.Time) error {
 	for _, v := range vs {
 		p("- %s: %s\n", variantTitle(v), rep.Trained[v].Round(time.Second))
 	}
+	if len(dc.Students) > 0 {
+		p("- not distilled here (demo.students): %s\n", strings.Join(dc.Students, ", "))
+	}
 	p("\nTotal demo time: %s.\n\n", rep.Total.Round(time.Second))
 	p("## Metrics\n\n")
 	p("- **FD**: Fréchet distance to %d held-out real images in a fixed feature space (pooled colour layout, colour-class fractions, pooled edge strength; lower is better).\n", dc.ReferenceImages)
@@ -92,13 +95,18 @@ func (m *markdown) save(dir string) error {
 func verdict(rep *Report) string {
 	find := func(variant string, steps int) *Row {
 		for i := range rep.Rows {
-			if rep.Rows[i].Variant == variant && rep.Rows[i].Steps == steps {
+			if rep.Rows[i].Variant == variant && rep.Rows[i].Weights == "" && rep.Rows[i].Steps == steps {
 				return &rep.Rows[i]
 			}
 		}
 		return nil
 	}
 	if rep.Winner == "" {
+		for _, r := range rep.Rows {
+			if r.Weights != "" {
+				return "No student was distilled here; the student rows sample the weights of demo.students."
+			}
+		}
 		return "No student was trained."
 	}
 	w := find(rep.Winner, 1)
@@ -121,7 +129,7 @@ func verdict(rep *Report) string {
 	}
 	t1, tN := find("", 1), (*Row)(nil)
 	for i := range rep.Rows {
-		if rep.Rows[i].Variant == "" && (tN == nil || rep.Rows[i].Steps > tN.Steps) {
+		if rep.Rows[i].Variant == "" && rep.Rows[i].Weights == "" && (tN == nil || rep.Rows[i].Steps > tN.Steps) {
 			tN = &rep.Rows[i]
 		}
 	}

@@ -189,6 +189,10 @@ func TestBadInputSuite(t *testing.T) {
 			return []string{"demo", "--config", "../../configs/demo.yaml", "--set", "data.paths=[" + f.shards + "]",
 				"--set", "demo.dir=" + filepath.Join(tmp, "demo"), "--set", "train.run_dir=" + tmp}
 		}, nil, []string{"data.paths", "/shapes were made with", "data.shapes.text_encoding positional (here roles)", "delete the folder"}},
+		{"demo student not there", func(t *testing.T, f fixtures, tmp string) []string {
+			return []string{"demo", "--config", "../../configs/demo.yaml", "--set", "demo.students=[" + filepath.Join(tmp, "long", "export", "student") + "]",
+				"--set", "demo.dir=" + filepath.Join(tmp, "demo"), "--set", "train.run_dir=" + tmp}
+		}, nil, []string{"demo.students[0]", filepath.Join("long", "export", "student")}},
 		{"set unknown key", validateDemo("--set", "train.max_stepz=3"), nil, []string{"train.max_stepz", "did you mean train.max_steps"}},
 		{"env typo", validateDemo(), map[string]string{"SPRINT_TRAIN_MAX_STEP": "3"},
 			[]string{"SPRINT_TRAIN_MAX_STEP matches no config key", "SPRINT_TRAIN_MAX_STEPS"}},

@@ -27,6 +27,11 @@ type DemoConfig struct {
 	// "scm" (distill.adv_lambda 0, run for as many steps as scm_ladd has G steps, so that every
 	// student gets the same number of updates) and "ladd" (distill.scm_lambda 0).
 	Variants []string `mapstructure:"variants"`
+	// Students are the weights of students distilled elsewhere (a diffusers folder such as a
+	// longer run's export/student, or a .safetensors file), sampled and scored as extra rows on
+	// the same prompts and noise, without training. A relative path is relative to the working
+	// directory.
+	Students []string `mapstructure:"students"`
 	// GridPrompts is how many prompts the PNG grids show.
 	GridPrompts int `mapstructure:"grid_prompts"`
 
@@ -93,6 +98,11 @@ func (c DemoConfig) Validate() error {
 		case VariantSCMLADD, VariantSCM, VariantLADD:
 		default:
 			bad(fmt.Sprintf("variants[%d]", i), "unknown variant %q (want %s, %s or %s)", v, VariantSCMLADD, VariantSCM, VariantLADD)
+		}
+	}
+	for i, p := range c.Students {
+		if p == "" {
+			bad(fmt.Sprintf("students[%d]", i), "must not be empty")
 		}
 	}
 	return errors.Join(errs...)

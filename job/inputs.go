@@ -82,7 +82,8 @@ func CheckInputs(cfg *config.Config, kind Kind, configPath string) error {
 	case len(shards) > 0 && !isShapesShard(shards[0]):
 		nullDir = filepath.Dir(shards[0])
 	case len(shards) == 0 && len(cfg.Data.Paths) > 0 && !describesShapes(cfg):
-		// Where the shards will be (shapes shards carry their own null caption): the folder of the first pattern (or the pattern itself).
+		// Where the shards will be: the folder of the first pattern (or the pattern itself).
+		// Shapes shards carry their own null caption.
 		nullDir = cfg.Data.Paths[0]
 		if st, err := os.Stat(nullDir); err != nil || !st.IsDir() {
 			nullDir = filepath.Dir(nullDir)

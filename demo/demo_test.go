@@ -93,6 +93,9 @@ func TestDemoStudentsFromElsewhere(t *testing.T) {
 	}
 	for i := 1; i < 3; i++ {
 		a, b := first.Rows[i], second.Rows[i]
+		if filepath.Dir(b.Grid) != "grids" {
+			t.Errorf("grid %s is not a file of grids/", b.Grid)
+		}
 		if b.Weights != export || b.Variant != "" || b.Steps != a.Steps {
 			t.Fatalf("row %d: %+v", i, b)
 		}
@@ -216,6 +219,22 @@ func TestDistillationSteps(t *testing.T) {
 		cfg.Demo.Variants = c.variants
 		if got := distillationSteps(cfg); got != c.want {
 			t.Errorf("variants %v: %q, want %q", c.variants, got, c.want)
+		}
+	}
+}
+
+// TestSlug: the grid file names of the shipped reports stay as they are, and a demo.students
+// path becomes one file name, not folders.
+func TestSlug(t *testing.T) {
+	for name, want := range map[string]string{
+		"student sCM+LADD, 1 step":                 "student_scm_ladd_1_step",
+		"teacher, 20 steps":                        "teacher_20_steps",
+		"teacher + ControlNet, 20 steps":           "teacher___controlnet_20_steps",
+		"student runs/long/export/student, 1 step": "student_runs_long_export_student_1_step",
+		"student ../x:y\\z, 2 steps":               "student_.._x_y_z_2_steps",
+	} {
+		if got := slug(name); got != want {
+			t.Errorf("slug(%q) = %q, want %q", name, got, want)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode"
 
 	"golang.org/x/image/draw"
 	"golang.org/x/image/font"
@@ -20,9 +21,18 @@ import (
 // gridScale enlarges the 32x32 samples in the PNGs (nearest neighbour, so pixels stay exact).
 const gridScale = 4
 
+// slug makes a row name a file name: lower case, spaces and "+" as "_", "," and parentheses
+// dropped, and any other character but letters, digits, "-" and "." (a "/" of a demo.students
+// path) as "_".
 func slug(s string) string {
 	s = strings.NewReplacer(" ", "_", ",", "", "+", "_", "(", "", ")", "").Replace(strings.ToLower(s))
-	return strings.Trim(s, "_")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) || r == '-' || r == '.' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+	return strings.Trim(s, "_.")
 }
 
 // saveGrid enlarges a row's images in place (once, for its grid and the overview) and writes

@@ -152,6 +152,7 @@ func New(ctx context.Context, backend compute.Backend, cfg *config.Config, kind 
 		Log:               cfg.Log,
 		ConfigYAML:        yaml,
 		ConfigFlat:        config.Flatten(cfg),
+		ConfigDefaults:    config.Flatten(config.Default()),
 		Backend:           backend,
 		Groups:            groups,
 		GroupsOwned:       true, // made here for the run alone: donated to the first steps

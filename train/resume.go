@@ -98,6 +98,19 @@ func (r *Run) resume() error {
 		return fmt.Errorf("resume: %w", err)
 	}
 	diff := checkpoints.DiffConfig(c.ConfigFlat, r.opts.ConfigFlat, resumeNeutral)
+	var added []string
+	diff = slices.DeleteFunc(diff, func(k string) bool {
+		_, saved := c.ConfigFlat[k]
+		def, known := r.opts.ConfigDefaults[k]
+		if !saved && known && r.opts.ConfigFlat[k] == def {
+			added = append(added, k)
+			return true
+		}
+		return false
+	})
+	if len(added) > 0 {
+		defer r.logf("config keys new since the checkpoint, at their defaults: %s", strings.Join(added, ", "))
+	}
 	why := ""
 	if slices.Contains(diff, "train.max_steps") {
 		if r.cfg.LRSchedule.Type == "constant" {

@@ -31,6 +31,10 @@ type RunOptions struct {
 	// ConfigFlat the same flattened to dotted key -> value, compared on resume.
 	ConfigYAML []byte
 	ConfigFlat map[string]string
+	// ConfigDefaults is the flattened config of defaults (optional). On resume, a key the
+	// checkpoint's config lacks (one a later version added) whose value here is its default
+	// is not a change: a key is added with the default that keeps the earlier behaviour.
+	ConfigDefaults map[string]string
 	// ConfigFingerprint defaults to the sha256 of ConfigYAML.
 	ConfigFingerprint string
 	// Backend runs the EMA (the Steppers carry their own).

@@ -422,6 +422,22 @@ func TestResumeConfigChange(t *testing.T) {
 	if err != nil || res.GlobalStep != 8 {
 		t.Fatalf("resume with --allow-config-change: %+v, %v", res, err)
 	}
+	// A key the checkpoint lacks (added by a later version) is a change unless it is at its
+	// default; at its default the run resumes (here a completed run, which completes again).
+	for _, tc := range []struct {
+		value   string
+		refused bool
+	}{{"4", true}, {"1", false}} {
+		opts = tinyOptions(t, dir, changed, &fakeSource{})
+		opts.Resume = "latest"
+		opts.ConfigFlat["train.d_lr_scale"] = tc.value
+		opts.ConfigDefaults = map[string]string{"train.d_lr_scale": "1", "train.optimizer.lr": "0.01"}
+		res, _, err := runTiny(t, context.Background(), opts)
+		refused := err != nil && strings.Contains(err.Error(), "differs from the checkpoint's in train.d_lr_scale")
+		if refused != tc.refused || (!tc.refused && (err != nil || res.GlobalStep != 8)) {
+			t.Fatalf("new key train.d_lr_scale=%s (default 1): %+v, %v", tc.value, res, err)
+		}
+	}
 	// Resuming a completed run does nothing and completes again.
 	opts = tinyOptions(t, dir, changed, &fakeSource{})
 	opts.Resume, opts.AllowConfigChange = "auto", true

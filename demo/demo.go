@@ -106,6 +106,27 @@ func Run(ctx context.Context, backend compute.Backend, cfg *config.Config, opts 
 		}
 	}
 
+	// sampleStudent adds a student's rows, one per demo.student_steps, named "<row.Name>, N steps".
+	sampleStudent := func(student model.Params, row Row) error {
+		for _, steps := range dc.StudentSteps {
+			t1 := time.Now()
+			lat, err := distill.SampleStudent(backend, mcfg, student, text, mask, noise, distill.StudentSampling{Steps: steps, Guidance: w, Seed: int64(dc.NoiseSeed)})
+			if err != nil {
+				return err
+			}
+			r := row
+			r.Name, r.Steps = fmt.Sprintf("%s, %d step%s", row.Name, steps, plural(steps)), steps
+			if err := score(&r, lat, time.Since(t1)); err != nil {
+				return err
+			}
+			if r.MSE, err = latentMSE(lat, teacherRef); err != nil {
+				return err
+			}
+			rep.Rows = append(rep.Rows, r)
+		}
+		return nil
+	}
+
 	// One distillation per variant.
 	for _, v := range dc.Variants {
 		vcfg, err := variantConfig(cfg, v)
@@ -119,41 +140,15 @@ func Run(ctx context.Context, backend compute.Backend, cfg *config.Config, opts 
 			return nil, err
 		}
 		rep.Trained[v] = took
-		student := sampledStudent(vcfg, groups)
-		for _, steps := range dc.StudentSteps {
-			t1 := time.Now()
-			lat, err := distill.SampleStudent(backend, mcfg, student, text, mask, noise, distill.StudentSampling{Steps: steps, Guidance: w, Seed: int64(dc.NoiseSeed)})
-			if err != nil {
-				return nil, err
-			}
-			r := Row{Name: fmt.Sprintf("student %s, %d step%s", variantTitle(v), steps, plural(steps)), Variant: v, Steps: steps}
-			if err := score(&r, lat, time.Since(t1)); err != nil {
-				return nil, err
-			}
-			if r.MSE, err = latentMSE(lat, teacherRef); err != nil {
-				return nil, err
-			}
-			rep.Rows = append(rep.Rows, r)
+		if err := sampleStudent(sampledStudent(vcfg, groups), Row{Name: "student " + variantTitle(v), Variant: v}); err != nil {
+			return nil, err
 		}
 	}
 	// Students distilled elsewhere (demo.students), on the same prompts and noise.
 	for i, path := range dc.Students {
-		student := external[i]
 		fmt.Fprintf(s.out, "demo: sampling the student %s at %v steps\n", path, dc.StudentSteps)
-		for _, steps := range dc.StudentSteps {
-			t1 := time.Now()
-			lat, err := distill.SampleStudent(backend, mcfg, student, text, mask, noise, distill.StudentSampling{Steps: steps, Guidance: w, Seed: int64(dc.NoiseSeed)})
-			if err != nil {
-				return nil, err
-			}
-			r := Row{Name: fmt.Sprintf("student %s, %d step%s", path, steps, plural(steps)), Weights: path, Steps: steps}
-			if err := score(&r, lat, time.Since(t1)); err != nil {
-				return nil, err
-			}
-			if r.MSE, err = latentMSE(lat, teacherRef); err != nil {
-				return nil, err
-			}
-			rep.Rows = append(rep.Rows, r)
+		if err := sampleStudent(external[i], Row{Name: "student " + path, Weights: path}); err != nil {
+			return nil, err
 		}
 	}
 	rep.Winner = pickWinner(rep.Rows)

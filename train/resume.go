@@ -97,9 +97,13 @@ func (r *Run) resume() error {
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
-	diff := checkpoints.DiffConfig(c.ConfigFlat, r.opts.ConfigFlat, resumeNeutral)
+	// Neutral keys, and keys the checkpoint lacks (added by a later version) at their
+	// defaults, are no change.
 	var added []string
-	diff = slices.DeleteFunc(diff, func(k string) bool {
+	diff := checkpoints.DiffConfig(c.ConfigFlat, r.opts.ConfigFlat, func(k string) bool {
+		if resumeNeutral(k) {
+			return true
+		}
 		_, saved := c.ConfigFlat[k]
 		def, known := r.opts.ConfigDefaults[k]
 		if !saved && known && r.opts.ConfigFlat[k] == def {

@@ -207,6 +207,8 @@ func TestBadInputSuite(t *testing.T) {
 			[]string{"train.batch_size (32, the global batch) must equal data.batch_size (16"}},
 		{"nan learning rate", validateDemo("--set", "train.optimizer.lr=.nan"), nil, []string{"train.optimizer.lr: must be a finite number > 0, got NaN"}},
 		{"negative learning rate", validateDemo("--set", "train.optimizer.lr=-1"), nil, []string{"train.optimizer.lr"}},
+		{"zero discriminator lr scale", validateDemo("--set", "train.d_lr_scale=0"), nil, []string{"train.d_lr_scale", "must be a finite number > 0, got 0"}},
+		{"empty demo student", validateDemo("--set", "demo.students=[\"\"]"), nil, []string{"demo.students[0]", "must not be empty"}},
 		{"validate bad run kind", validateDemo("--run", "gan"), nil, []string{`--run "gan"`, "distill or train-teacher"}},
 		{"validate two configs", validateDemo("--config", "../../configs/teacher_shapes.yaml"), nil, []string{"give the config once"}},
 		{"validate a teacher fine-tune as a distillation", static("config", "validate", "../../configs/teacher_shapes_pe.yaml"), nil,

@@ -100,6 +100,8 @@ key, the file and the closest known key.
 | ` + "`teacher_shapes_pe.yaml`" + ` | stage 2: stage 1 fine-tuned with the positional embedding on scenes whose related objects sit in opposite halves |
 | ` + "`teacher_shapes_roles.yaml`" + ` | stage 3: stage 2 fine-tuned with the "roles" text encoding |
 | ` + "`teacher_shapes_cooldown.yaml`" + ` | stage 4, the shipped demo teacher: stage 3's EMA trained on while the lr decays to 0 |
+| ` + "`teacher_shapes_p2.yaml`" + ` | a candidate next demo teacher, in progress: the demo preset's shape (width 128, patch 2) from scratch on stage 3's scenes |
+| ` + "`teacher_shapes_p2_cooldown.yaml`" + ` | its cooldown: its EMA trained on while the lr decays to 0 |
 | ` + "`bench_peer.yaml`" + ` | the peer shape of the CPU speed comparison with PyTorch (` + "`sprint bench`" + `) |
 | ` + "`demo.yaml`" + ` | the CPU demo (` + "`make demo`" + `): one sCM+LADD distillation on CPU, sampled and scored against the teacher |
 | ` + "`demo_ablation.yaml`" + ` | the demo's ablation (` + "`make demo-ablation`" + `): sCM+LADD, sCM only and LADD only |

@@ -43,7 +43,8 @@ lint:
 demo: build
 	$(BIN) demo --config configs/demo.yaml
 
-# The ablation: sCM+LADD, sCM only and LADD only, in runs/demo_ablation/report.md.
+# The ablation: sCM+LADD, sCM only and LADD only, three seeds each, in
+# runs/demo_ablation/report.md.
 demo-ablation: build
 	$(BIN) demo --config configs/demo_ablation.yaml
 

@@ -34,6 +34,7 @@ type Options struct {
 type Row struct {
 	Name    string // e.g. "teacher 20 steps", "student (sCM+LADD) 1 step"
 	Variant string // "" for the teacher and for students from demo.students
+	Seed    int64  // the variant's train.seed
 	Weights string // the demo.students entry a row samples; "" for the teacher and the variants
 	Steps   int
 	FD      float64 // Fréchet distance to held-out real images in the shapes feature space
@@ -47,8 +48,8 @@ type Row struct {
 // Report is what the demo measured.
 type Report struct {
 	Rows      []Row
-	Trained   map[string]time.Duration // distillation wall time per variant
-	Winner    string                   // the variant with the best 1-step exact accuracy
+	Trained   map[string]time.Duration // distillation wall time per run, keyed by its title ("sCM+LADD", "sCM only, seed 7")
+	Winner    string                   // the variant with the best mean 1-step exact accuracy over its seeds
 	Total     time.Duration
 	Prompts   []string
 	Overview  string
@@ -127,21 +128,33 @@ func Run(ctx context.Context, backend compute.Backend, cfg *config.Config, opts 
 		return nil
 	}
 
-	// One distillation per variant.
+	// One distillation per variant and seed.
+	seeds, multi := dc.Seeds, len(dc.Seeds) > 1
+	if len(seeds) == 0 {
+		seeds = []int64{cfg.Train.Seed}
+	}
 	for _, v := range dc.Variants {
-		vcfg, err := variantConfig(cfg, v)
-		if err != nil {
-			return nil, err
-		}
-		groups, took, err := s.train(vcfg, training{kind: job.Distill, dir: filepath.Join(dc.Dir, v),
-			what: fmt.Sprintf("distilling variant %s (%s)", v, variantTitle(v)), name: "variant " + v,
-			stop: "distillation %s at step %d; rerun `make demo` (or sprint demo --resume) to continue"})
-		if err != nil {
-			return nil, err
-		}
-		rep.Trained[v] = took
-		if err := sampleStudent(sampledStudent(vcfg, groups), Row{Name: "student " + variantTitle(v), Variant: v}); err != nil {
-			return nil, err
+		for _, seed := range seeds {
+			vcfg, err := variantConfig(cfg, v)
+			if err != nil {
+				return nil, err
+			}
+			vcfg.Train.Seed = seed
+			key, title := v, variantTitle(v)
+			if multi {
+				key, title = fmt.Sprintf("%s_s%d", v, seed), fmt.Sprintf("%s, seed %d", title, seed)
+				vcfg.Train.Name += fmt.Sprintf("_s%d", seed)
+			}
+			groups, took, err := s.train(vcfg, training{kind: job.Distill, dir: filepath.Join(dc.Dir, key),
+				what: fmt.Sprintf("distilling variant %s (%s)", key, title), name: "variant " + key,
+				stop: "distillation %s at step %d; rerun `make demo` (or sprint demo --resume) to continue"})
+			if err != nil {
+				return nil, err
+			}
+			rep.Trained[title] = took
+			if err := sampleStudent(sampledStudent(vcfg, groups), Row{Name: "student " + title, Variant: v, Seed: seed}); err != nil {
+				return nil, err
+			}
 		}
 	}
 	// Students distilled elsewhere (demo.students), on the same prompts and noise.
@@ -235,22 +248,54 @@ func plural(n int) string {
 	return "s"
 }
 
-// pickWinner is the variant whose 1-step student has the best exact accuracy (ties: lower FD).
-func pickWinner(rows []Row) string {
-	best := -1
-	for i, r := range rows {
+// variantStat is one distilled variant's one-step rows over its seeds.
+type variantStat struct {
+	Variant   string
+	Seeds     []int64
+	Exact     []float64 // one-step exact accuracy per seed, in the order of Seeds
+	MeanExact float64
+	MeanFD    float64
+}
+
+// oneStepStats gathers the one-step rows of the distilled variants, in the order they first
+// appear, with their means over seeds.
+func oneStepStats(rows []Row) []variantStat {
+	var stats []variantStat
+	at := map[string]int{}
+	for _, r := range rows {
 		if r.Variant == "" || r.Steps != 1 {
 			continue
 		}
-		if best < 0 || r.Acc.Exact > rows[best].Acc.Exact ||
-			(r.Acc.Exact == rows[best].Acc.Exact && r.FD < rows[best].FD) {
+		i, ok := at[r.Variant]
+		if !ok {
+			i = len(stats)
+			at[r.Variant] = i
+			stats = append(stats, variantStat{Variant: r.Variant})
+		}
+		st := &stats[i]
+		st.Seeds, st.Exact = append(st.Seeds, r.Seed), append(st.Exact, r.Acc.Exact)
+		n := float64(len(st.Exact))
+		st.MeanExact += (r.Acc.Exact - st.MeanExact) / n
+		st.MeanFD += (r.FD - st.MeanFD) / n
+	}
+	return stats
+}
+
+// pickWinner is the variant whose one-step students have the best mean exact accuracy over
+// their seeds (ties: lower mean FD).
+func pickWinner(rows []Row) string {
+	best := -1
+	stats := oneStepStats(rows)
+	for i, st := range stats {
+		if best < 0 || st.MeanExact > stats[best].MeanExact ||
+			(st.MeanExact == stats[best].MeanExact && st.MeanFD < stats[best].MeanFD) {
 			best = i
 		}
 	}
 	if best < 0 {
 		return ""
 	}
-	return rows[best].Variant
+	return stats[best].Variant
 }
 
 func toFloat32(f []float64) []float32 {

@@ -3,6 +3,8 @@ package demo
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -46,13 +48,16 @@ func TestVariantConfig(t *testing.T) {
 }
 
 // TestDemoSmoke runs the demo's shipped ablation config (configs/demo_ablation.yaml, which is
-// configs/demo.yaml with the three variants, and the teacher in assets/teacher_shapes) at a
-// reduced size: every variant distils for a few steps, every row is sampled and scored, and the
-// report and grids are written.
+// configs/demo.yaml with the three variants and several seeds, and the teacher in
+// assets/teacher_shapes) at a reduced size, with two seeds: every variant distils for a few steps
+// per seed, every row is sampled and scored, and the report and grids are written.
 func TestDemoSmoke(t *testing.T) {
-	cfg, rep := runSmoke(t, Run, "demo_ablation.yaml", "demo.teacher_steps=[1,4]")
-	if len(rep.Rows) != 2+3*2 {
-		t.Fatalf("%d rows, want 8", len(rep.Rows))
+	cfg, rep := runSmoke(t, Run, "demo_ablation.yaml", "demo.teacher_steps=[1,4]", "demo.seeds=[3,5]")
+	if len(rep.Rows) != 2+3*2*2 {
+		t.Fatalf("%d rows, want 14 (2 teacher rows, 3 variants x 2 seeds x 2 step counts)", len(rep.Rows))
+	}
+	if len(rep.Trained) != 6 || rep.Trained["sCM only, seed 5"] == 0 {
+		t.Fatalf("trained %v, want the 6 runs by title", rep.Trained)
 	}
 	for _, r := range rep.Rows {
 		if r.Acc.Images != 4 || r.FD < 0 || r.MSE < 0 {
@@ -70,7 +75,7 @@ func TestDemoSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| teacher, 4 steps |", "student sCM only, 1 step", "LADD only", "**Ablation:**", "overview.png"} {
+	for _, want := range []string{"| teacher, 4 steps |", "student sCM only, seed 5, 1 step", "LADD only", "| variant | seed 3 | seed 5 | mean | mean FD |", "**Over 2 seeds**", "overview.png"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -134,9 +139,12 @@ func TestDemoConfigOneVariant(t *testing.T) {
 	if !reflect.DeepEqual(abl.Demo.Variants, []string{"scm_ladd", "scm", "ladd"}) {
 		t.Errorf("demo_ablation.yaml variants %v, want [scm_ladd scm ladd]", abl.Demo.Variants)
 	}
-	abl.Demo.Variants, abl.Demo.Dir = main.Demo.Variants, main.Demo.Dir
+	if len(main.Demo.Seeds) != 0 || len(abl.Demo.Seeds) < 2 {
+		t.Errorf("demo seeds %v, ablation seeds %v: want none for make demo, several for the ablation", main.Demo.Seeds, abl.Demo.Seeds)
+	}
+	abl.Demo.Variants, abl.Demo.Dir, abl.Demo.Seeds = main.Demo.Variants, main.Demo.Dir, main.Demo.Seeds
 	if !reflect.DeepEqual(main, abl) {
-		t.Errorf("demo_ablation.yaml differs from demo.yaml beyond demo.variants and demo.dir")
+		t.Errorf("demo_ablation.yaml differs from demo.yaml beyond demo.variants, demo.seeds and demo.dir")
 	}
 }
 
@@ -236,5 +244,57 @@ func TestSlug(t *testing.T) {
 		if got := slug(name); got != want {
 			t.Errorf("slug(%q) = %q, want %q", name, got, want)
 		}
+	}
+}
+
+// TestWinnerOverSeeds: with several seeds the winner is the variant with the best mean one-step
+// exact accuracy, not the one with the single best run, and the report lists every seed.
+func TestWinnerOverSeeds(t *testing.T) {
+	row := func(v string, seed int64, steps int, exact, fd float64) Row {
+		r := Row{Name: fmt.Sprintf("student %s, seed %d, %d steps", variantTitle(v), seed, steps), Variant: v, Seed: seed, Steps: steps, FD: fd}
+		r.Acc.Exact = exact
+		return r
+	}
+	rep := &Report{
+		Trained: map[string]time.Duration{"sCM+LADD, seed 1": time.Minute, "sCM+LADD, seed 2": time.Minute, "sCM only, seed 1": time.Minute, "sCM only, seed 2": time.Minute},
+		Rows: []Row{
+			{Name: "teacher, 1 step", Steps: 1, FD: 0.9},
+			{Name: "teacher, 20 steps", Steps: 20, FD: 0.2},
+			// sCM+LADD: 0.20 and 0.30, mean 0.25; sCM only: 0.40 (the best single run) and 0.05, mean 0.225.
+			row("scm_ladd", 1, 1, 0.20, 0.30), row("scm_ladd", 1, 2, 0.90, 0.1),
+			row("scm_ladd", 2, 1, 0.30, 0.20), row("scm", 1, 1, 0.40, 0.10), row("scm", 2, 1, 0.05, 0.50),
+		},
+	}
+	stats := oneStepStats(rep.Rows)
+	if len(stats) != 2 || stats[0].Variant != "scm_ladd" || math.Abs(stats[0].MeanExact-0.25) > 1e-12 ||
+		math.Abs(stats[0].MeanFD-0.25) > 1e-12 || math.Abs(stats[1].MeanExact-0.225) > 1e-12 || math.Abs(stats[1].MeanFD-0.30) > 1e-12 {
+		t.Fatalf("stats %+v", stats)
+	}
+	if got := pickWinner(rep.Rows); got != "scm_ladd" {
+		t.Fatalf("winner %q, want scm_ladd (best mean; sCM only has the best single run)", got)
+	}
+	rep.Winner = "scm_ladd"
+	var md markdown
+	seedTable(&md, rep)
+	for _, want := range []string{"| variant | seed 1 | seed 2 | mean | mean FD |", "| sCM+LADD | 20.0% | 30.0% | 25.0% | 0.250 |", "| sCM only | 40.0% | 5.0% | 22.5% | 0.300 |"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("seed table %q lacks %q", md.String(), want)
+		}
+	}
+	v := verdict(rep)
+	for _, want := range []string{"**Over 2 seeds**", "sCM+LADD 25.0% / 0.250; sCM only 22.5% / 0.300", "the best mean is sCM+LADD's", "teacher at 20 steps"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("verdict %q lacks %q", v, want)
+		}
+	}
+	// One seed: no seed table, and the single run decides as before.
+	one := []Row{rep.Rows[0], rep.Rows[2], rep.Rows[5]}
+	if got := pickWinner(one); got != "scm" {
+		t.Errorf("one seed: winner %q, want scm", got)
+	}
+	md.Reset()
+	seedTable(&md, &Report{Rows: one})
+	if md.Len() != 0 {
+		t.Errorf("one seed: seed table %q", md.String())
 	}
 }

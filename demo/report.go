@@ -39,7 +39,7 @@ func writeReport(cfg *config.Config, rep *Report, start time.Time) error {
 	}
 	sort.Strings(vs)
 	for _, v := range vs {
-		p("- %s: %s\n", variantTitle(v), rep.Trained[v].Round(time.Second))
+		p("- %s: %s\n", v, rep.Trained[v].Round(time.Second))
 	}
 	if len(dc.Students) > 0 {
 		p("- not distilled here (demo.students): %s\n", strings.Join(dc.Students, ", "))
@@ -60,6 +60,7 @@ func writeReport(cfg *config.Config, rep *Report, start time.Time) error {
 		p("| %s | %.3f | %.4f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f |\n", name, r.FD, r.MSE,
 			100*r.Acc.Object, 100*r.Acc.Color, 100*r.Acc.Count, 100*r.Acc.Position, 100*r.Acc.Exact, r.MsPer)
 	}
+	seedTable(&md, rep)
 	p("\n%s\n\n", verdict(rep))
 	p("## Samples\n\nThe first %d prompts, every row from the same noise:\n\n", dc.GridPrompts)
 	md.prompts(rep.Prompts, dc.GridPrompts)
@@ -91,6 +92,27 @@ func (m *markdown) save(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(m.String()), 0o644)
 }
 
+// seedTable adds, when a variant was distilled with several seeds, its one-step exact accuracy
+// per seed and the means the winner is picked by.
+func seedTable(md *markdown, rep *Report) {
+	stats := oneStepStats(rep.Rows)
+	if len(stats) == 0 || len(stats[0].Seeds) < 2 {
+		return
+	}
+	md.printf("\nOne step, by seed (exact accuracy; the winner has the best mean):\n\n| variant |")
+	for _, seed := range stats[0].Seeds {
+		md.printf(" seed %d |", seed)
+	}
+	md.printf(" mean | mean FD |\n|---|%s---:|---:|\n", strings.Repeat("---:|", len(stats[0].Seeds)))
+	for _, st := range stats {
+		md.printf("| %s |", variantTitle(st.Variant))
+		for _, e := range st.Exact {
+			md.printf(" %.1f%% |", 100*e)
+		}
+		md.printf(" %.1f%% | %.3f |\n", 100*st.MeanExact, st.MeanFD)
+	}
+}
+
 // verdict states which variant wins and how the best one-step student compares with the teacher.
 func verdict(rep *Report) string {
 	find := func(variant string, steps int) *Row {
@@ -111,21 +133,30 @@ func verdict(rep *Report) string {
 	}
 	w := find(rep.Winner, 1)
 	var parts []string
-	if len(rep.Trained) == 1 {
+	stats := oneStepStats(rep.Rows)
+	switch {
+	case len(stats[0].Seeds) > 1:
+		var means []string
+		for _, st := range stats {
+			means = append(means, fmt.Sprintf("%s %.1f%% / %.3f", variantTitle(st.Variant), 100*st.MeanExact, st.MeanFD))
+		}
+		parts = append(parts, fmt.Sprintf("**Over %d seeds**, the mean one-step student (exact / FD): %s; the best mean is %s's.",
+			len(stats[0].Seeds), strings.Join(means, "; "), variantTitle(rep.Winner)))
+	case len(rep.Trained) == 1:
 		parts = append(parts, fmt.Sprintf("**Student:** the one-step %s student: exact accuracy %.1f%%, FD %.3f (ablations: `make demo-ablation`).",
 			variantTitle(rep.Winner), 100*w.Acc.Exact, w.FD))
-	} else {
+	default:
 		parts = append(parts, fmt.Sprintf("**Ablation:** the one-step %s student wins (exact accuracy %.1f%%, FD %.3f).",
 			variantTitle(rep.Winner), 100*w.Acc.Exact, w.FD))
-	}
-	var others []string
-	for _, r := range rep.Rows {
-		if r.Variant != "" && r.Variant != rep.Winner && r.Steps == 1 {
-			others = append(others, fmt.Sprintf("%s %.1f%% / %.3f", variantTitle(r.Variant), 100*r.Acc.Exact, r.FD))
+		var others []string
+		for _, r := range rep.Rows {
+			if r.Variant != "" && r.Variant != rep.Winner && r.Steps == 1 {
+				others = append(others, fmt.Sprintf("%s %.1f%% / %.3f", variantTitle(r.Variant), 100*r.Acc.Exact, r.FD))
+			}
 		}
-	}
-	if len(others) > 0 {
-		parts = append(parts, "Others at one step (exact / FD): "+strings.Join(others, "; ")+".")
+		if len(others) > 0 {
+			parts = append(parts, "Others at one step (exact / FD): "+strings.Join(others, "; ")+".")
+		}
 	}
 	t1, tN := find("", 1), (*Row)(nil)
 	for i := range rep.Rows {

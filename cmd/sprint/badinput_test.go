@@ -209,6 +209,7 @@ func TestBadInputSuite(t *testing.T) {
 		{"negative learning rate", validateDemo("--set", "train.optimizer.lr=-1"), nil, []string{"train.optimizer.lr"}},
 		{"zero discriminator lr scale", validateDemo("--set", "train.d_lr_scale=0"), nil, []string{"train.d_lr_scale", "must be a finite number > 0, got 0"}},
 		{"empty demo student", validateDemo("--set", "demo.students=[\"\"]"), nil, []string{"demo.students[0]", "must not be empty"}},
+		{"demo seed twice", validateDemo("--set", "demo.seeds=[42,7,42]"), nil, []string{"demo.seeds[2]", "seed 42 is listed twice"}},
 		{"validate bad run kind", validateDemo("--run", "gan"), nil, []string{`--run "gan"`, "distill or train-teacher"}},
 		{"validate two configs", validateDemo("--config", "../../configs/teacher_shapes.yaml"), nil, []string{"give the config once"}},
 		{"validate a teacher fine-tune as a distillation", static("config", "validate", "../../configs/teacher_shapes_pe.yaml"), nil,

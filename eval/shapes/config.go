@@ -27,6 +27,11 @@ type DemoConfig struct {
 	// "scm" (distill.adv_lambda 0, run for as many steps as scm_ladd has G steps, so that every
 	// student gets the same number of updates) and "ladd" (distill.scm_lambda 0).
 	Variants []string `mapstructure:"variants"`
+	// Seeds are the train.seed values each variant is distilled with, one run per seed; empty
+	// means one run at train.seed. With two or more, the rows name their seed, the report adds
+	// the one-step accuracy per seed, and the winning variant is the one with the best mean:
+	// one run of a few hundred updates can differ from another seed by many points.
+	Seeds []int64 `mapstructure:"seeds"`
 	// Students are the weights of students distilled elsewhere (a diffusers folder such as a
 	// longer run's export/student, or a .safetensors file), sampled and scored as extra rows on
 	// the same prompts and noise, without training. A relative path is relative to the working
@@ -99,6 +104,13 @@ func (c DemoConfig) Validate() error {
 		default:
 			bad(fmt.Sprintf("variants[%d]", i), "unknown variant %q (want %s, %s or %s)", v, VariantSCMLADD, VariantSCM, VariantLADD)
 		}
+	}
+	seen := map[int64]bool{}
+	for i, seed := range c.Seeds {
+		if seen[seed] {
+			bad(fmt.Sprintf("seeds[%d]", i), "seed %d is listed twice", seed)
+		}
+		seen[seed] = true
 	}
 	for i, p := range c.Students {
 		if p == "" {

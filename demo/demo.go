@@ -34,7 +34,7 @@ type Options struct {
 type Row struct {
 	Name    string // e.g. "teacher 20 steps", "student (sCM+LADD) 1 step"
 	Variant string // "" for the teacher and for students from demo.students
-	Seed    int64  // the variant's train.seed
+	Seed    int64  // the train.seed a variant was distilled with; 0 for the other rows
 	Weights string // the demo.students entry a row samples; "" for the teacher and the variants
 	Steps   int
 	FD      float64 // Fréchet distance to held-out real images in the shapes feature space

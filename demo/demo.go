@@ -274,9 +274,13 @@ func oneStepStats(rows []Row) []variantStat {
 		}
 		st := &stats[i]
 		st.Seeds, st.Exact = append(st.Seeds, r.Seed), append(st.Exact, r.Acc.Exact)
-		n := float64(len(st.Exact))
-		st.MeanExact += (r.Acc.Exact - st.MeanExact) / n
-		st.MeanFD += (r.FD - st.MeanFD) / n
+		st.MeanExact += r.Acc.Exact // sums until the loop below
+		st.MeanFD += r.FD
+	}
+	for i := range stats {
+		n := float64(len(stats[i].Seeds))
+		stats[i].MeanExact /= n
+		stats[i].MeanFD /= n
 	}
 	return stats
 }

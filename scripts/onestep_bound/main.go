@@ -19,7 +19,7 @@ import (
 	"encoding/gob"
 	"flag"
 	"fmt"
-	"math"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -192,21 +192,25 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	sd := mcfg.SigmaData
-	loss := func(g *Graph, in train.StepInputs) train.StepOutputs {
-		wts := model.CastWeights(mcfg, in.Trainable)
-		noise, target := in.Batch["noise"], in.Batch["target"]
-		b := noise.Shape().Dimensions[0]
-		theta := BroadcastToDims(Scalar(g, noise.DType(), math.Pi/2), b)
-		guidance := BroadcastToDims(Scalar(g, noise.DType(), w), b)
-		f, logvar, _ := model.TrigFlow(mcfg, model.Weights(wts), noise, theta, in.Batch["text"], in.Batch["mask"], guidance, nil)
-		x0 := DivScalar(model.DenoiseStep(MulScalar(noise, sd), theta, ConvertDType(f, noise.DType()), sd), sd)
-		mse := ReduceAllMean(Square(Sub(x0, target)))
-		l := mse
-		if logvar != nil { // the logvar head has no part here; keep it in the graph with zero weight
-			l = Add(l, MulScalar(ReduceAllSum(ConvertDType(logvar, noise.DType())), 0))
+	// The student's one-step output is the demo's sampler graph at one step (θ from θmax to 0),
+	// so that what is trained is what is scored. The logvar head has no part in it: it stays
+	// out of the trained group and goes back in for the export.
+	sampling := distill.StudentSampling{Steps: 1, Guidance: w}
+	schedule := model.Schedule(1, model.DefaultThetaMax, model.DefaultThetaMid)
+	logvarHead := model.Params{}
+	for name, t := range student {
+		if !model.IsDiffusersParam(name) {
+			logvarHead[name] = t
+			delete(student, name)
 		}
-		return train.StepOutputs{Loss: l, Metrics: map[string]*Node{"mse": mse}}
+	}
+	loss := func(g *Graph, in train.StepInputs) train.StepOutputs {
+		noise, target := in.Batch["noise"], in.Batch["target"]
+		guidance := BroadcastToDims(Scalar(g, noise.DType(), w), noise.Shape().Dimensions[0])
+		x0, _ := distill.StudentSampleGraph(mcfg, model.Weights(model.CastWeights(mcfg, in.Trainable)), noise,
+			in.Batch["text"], in.Batch["mask"], guidance, in.Rng, schedule)
+		mse := ReduceAllMean(Square(Sub(x0, target)))
+		return train.StepOutputs{Loss: mse, Metrics: map[string]*Node{"mse": mse}}
 	}
 	stepper := train.NewStepper(backend, "regress", loss, opt, cfg.Train.GradClip)
 	params := train.Group(student)
@@ -234,14 +238,19 @@ func run() error {
 		heldIdx = append(heldIdx, i)
 	}
 	heldMSE := func() (float64, error) {
-		// A step at lr 0 measures the loss without changing anything.
 		hb := batchOf(heldIdx)
-		r, err := stepper.Step(params, nil, nil, state, hb, train.StepRNG(*seed, 0, 1, 0), 0, 0)
+		defer finalize(hb)
+		lat, err := distill.SampleStudent(backend, mcfg, model.Params(params), hb["text"], hb["mask"], hb["noise"], sampling)
 		if err != nil {
 			return 0, err
 		}
-		finalize(hb, r.Trainable, r.OptState)
-		return r.Metrics["mse"], nil
+		defer lat.FinalizeAll()
+		var sum float64
+		for i, v := range tensors.MustCopyFlatData[float32](lat) {
+			d := float64(v) - float64(p.Target[trainN*p.Size+i])
+			sum += d * d
+		}
+		return sum / float64(holdout*p.Size), nil
 	}
 	t1 := time.Now()
 	var avg float64
@@ -273,6 +282,7 @@ func run() error {
 		}
 	}
 	dir := filepath.Join(*out, "student")
+	maps.Copy(params, logvarHead)
 	if err := checkpoints.ExportDiffusers(dir, mcfg, model.Params(params), checkpoints.ExportOptions{DType: "float32"}); err != nil {
 		return err
 	}
